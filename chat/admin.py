@@ -1,0 +1,96 @@
+"""The operator's view. Messages added here go through the same service as the browser's,
+so they are broadcast to open sockets like any other (after the admin's transaction commits)."""
+
+from asgiref.sync import async_to_sync
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+
+from chat import services
+from chat.models import ApiToken, Message, Room
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_public", "member_count", "message_count", "created"]
+    list_filter = ["is_public"]
+    search_fields = ["name", "users__username"]
+    filter_horizontal = ["users"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_total=Count("users", distinct=True),
+                message_total=Count("messages", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, room: Room) -> int:
+        return room.member_total
+
+    @admin.display(description="messages", ordering="message_total")
+    def message_count(self, room: Room) -> int:
+        return room.message_total
+
+    def save_related(self, request, form, formsets, change) -> None:
+        before = set(form.instance.users.values_list("pk", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = set(form.instance.users.values_list("pk", flat=True))
+        for user_id in before - after:
+            # A member removed here is cut off from the room at once.
+            async_to_sync(services.user_sockets_leave_room)(
+                user_id=user_id, room_id=form.instance.pk
+            )
+
+
+class MessageAdminForm(forms.ModelForm):
+    class Meta:
+        model = Message
+        fields = ["room", "author", "body", "client_id"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["body"] = services.clean_body(data.get("body", ""))
+        except services.ServiceError as error:
+            self.add_error("body", error.detail)
+        room, author = data.get("room"), data.get("author")
+        if room and author and not room.users.filter(pk=author.pk).exists():
+            self.add_error("author", "The author must be a member of the room.")
+        return data
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    form = MessageAdminForm
+    list_display = ["id", "room", "author", "short_body", "created"]
+    list_filter = ["room"]
+    search_fields = ["body", "author__username", "room__name"]
+    list_select_related = ["room", "author"]
+    raw_id_fields = ["author"]
+    date_hierarchy = "created"
+
+    @admin.display(description="body")
+    def short_body(self, message: Message) -> str:
+        return message.body[:80]
+
+    def save_model(self, request, obj: Message, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        result = async_to_sync(services.message_create)(
+            room=obj.room, author=obj.author, body=obj.body, client_id=obj.client_id or None
+        )
+        obj.pk, obj.created = result.message.pk, result.message.created
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "user", "created", "last_used", "revoked"]
+    list_filter = ["revoked"]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = ["prefix", "created", "last_used"]
+    raw_id_fields = ["user"]

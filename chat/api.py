@@ -1,0 +1,100 @@
+"""The JSON API (docs/protocol.md): thin views over selectors and services."""
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from chat import ratelimit, selectors, services
+from chat.api_auth import ApiError, api_user, parse_int
+from chat.serializers import message_to_dict
+
+MAX_ID = 2**63 - 1
+
+
+def json_api(
+    view: Callable[..., Awaitable[JsonResponse]],
+) -> Callable[..., Awaitable[JsonResponse]]:
+    """Authentication is the view's own (401, not a login redirect); errors become JSON."""
+
+    @login_not_required
+    @csrf_exempt  # CSRF is enforced in api_user for session-authenticated writes
+    @wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        try:
+            return await view(request, *args, **kwargs)
+        except ApiError as error:
+            return error.response()
+
+    return wrapper
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid", "the request body must be a JSON object")
+    return data
+
+
+async def member_room(request: HttpRequest, room_id: int):
+    """(user, room) for a member, else 401 / 404 / 403 as the contract orders them."""
+    user = await api_user(request)
+    room = await selectors.room_get(room_id=room_id)
+    if room is None:
+        raise ApiError(404, "not_found", "no such room")
+    if not await selectors.room_is_member(room_id=room_id, user_id=user.pk):
+        raise ApiError(403, "forbidden", "you are not a member of this room")
+    return user, room
+
+
+async def rate_limit(user_id: int) -> None:
+    if not await ratelimit.allow_message(user_id=user_id):
+        raise ApiError(429, "rate_limited", "too many messages; slow down")
+
+
+@json_api
+async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
+    if request.method == "GET":
+        return await _list_messages(request, room_id)
+    if request.method == "POST":
+        return await _post_message(request, room_id)
+    raise ApiError(405, "method_not_allowed", "use GET or POST")
+
+
+async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
+    _, room = await member_room(request, room_id)
+    query = request.GET
+    after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
+    before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None
+    limit = parse_int(
+        query.get("limit", settings.CHAT_HISTORY_LATEST),
+        "limit",
+        low=1,
+        high=settings.CHAT_PAGE_MAX,
+    )
+    page = await selectors.messages_page(
+        room_id=room.pk, after_id=after, before_id=before, limit=limit
+    )
+    messages = [message_to_dict(m) for m in page.messages]
+    return JsonResponse({"messages": messages, "has_more": page.has_more})
+
+
+async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
+    user, room = await member_room(request, room_id)
+    data = json_body(request)
+    await rate_limit(user.pk)
+    try:
+        result = await services.message_create(
+            room=room, author=user, body=data.get("body"), client_id=data.get("client_id")
+        )
+    except services.ServiceError as error:
+        raise ApiError(400, error.code, error.detail) from error
+    return JsonResponse(message_to_dict(result.message), status=201 if result.created else 200)

@@ -1,0 +1,218 @@
+"""The room socket: authenticate, check membership, join groups, validate frames, call a
+service, and forward group events. Everything else lives in services and selectors."""
+
+import json
+import uuid
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from chat import ratelimit, selectors, services
+from chat.groups import room_group, user_group
+from chat.presence import tracker
+from chat.serializers import dumps, message_to_dict
+
+CLOSE_NOT_LOGGED_IN = 4401
+CLOSE_NOT_MEMBER = 4403
+CLOSE_NO_ROOM = 4404
+CLOSE_FLOODING = 4429
+CLOSE_TOO_BIG = 1009
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def query_int(scope: dict, name: str) -> int | None:
+    """An integer query-string parameter, or None when absent or malformed."""
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    if not values:
+        return None
+    try:
+        value = int(values[0])
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def int_field(content: dict, name: str, *, required: bool, low: int, high: int) -> int | None:
+    value = content.get(name)
+    if value is None and not required:
+        return None
+    if type(value) is not int or not low <= value <= high:
+        raise FrameError("invalid", f"'{name}' must be an integer from {low} to {high}")
+    return value
+
+
+def history_frame(page: selectors.MessagePage) -> dict[str, Any]:
+    return {
+        "type": "history",
+        "messages": [message_to_dict(m) for m in page.messages],
+        "has_more": page.has_more,
+    }
+
+
+class RoomConsumer(AsyncJsonWebsocketConsumer):
+    room = None  # set once the socket has joined the room, cleared when it leaves
+    taking_frames = False
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
+        self.conn_id = uuid.uuid4().hex
+        self.flood_strikes = 0
+        # Accept first, then close with a code, so that the browser can tell why.
+        await self.accept()
+        close_code = await self._refusal()
+        if close_code:
+            await self.close(close_code)
+            return
+        await self.channel_layer.group_add(room_group(self.room_id), self.channel_name)
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        # Joined before reading history: a message broadcast meanwhile waits in our channel
+        # and arrives after the history frame (clients drop ids they have already seen).
+        await self._send_opening_history()
+        await tracker().enter(self.room_id, self.conn_id, self.user.pk, self.user.get_username())
+        usernames = await tracker().usernames(self.room_id)
+        await self.send_json(services.presence_frame(room_id=self.room_id, usernames=usernames))
+        self.taking_frames = True
+
+    async def _refusal(self) -> int | None:
+        if not self.user.is_authenticated:
+            return CLOSE_NOT_LOGGED_IN
+        self.room = await selectors.room_get(room_id=self.room_id)
+        if self.room is None:
+            return CLOSE_NO_ROOM
+        if not await selectors.room_is_member(room_id=self.room_id, user_id=self.user.pk):
+            self.room = None
+            return CLOSE_NOT_MEMBER
+        return None
+
+    async def _send_opening_history(self) -> None:
+        after = query_int(self.scope, "after")
+        if after is None:
+            page = await selectors.messages_latest(
+                room_id=self.room_id, limit=settings.CHAT_HISTORY_LATEST
+            )
+        else:
+            page = await selectors.messages_after(
+                room_id=self.room_id, after_id=after, limit=settings.CHAT_HISTORY_AFTER_MAX
+            )
+        await self.send_json(history_frame(page))
+
+    async def disconnect(self, code: int) -> None:
+        if self.room is None:
+            return
+        await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await tracker().leave(self.room_id, self.conn_id, self.user.pk, self.user.get_username())
+        self.room = None
+
+    # Client frames. The base class would close the socket with 1011 on bad JSON or a binary
+    # frame (DESIGN.md, trap 4): every bad frame gets an error frame and the socket stays.
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.taking_frames:
+            return  # refused or closing: nothing is taken
+        frame_size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if frame_size > settings.CHAT_MAX_FRAME_BYTES:
+            await self.close_with(CLOSE_TOO_BIG)
+            return
+        try:
+            await self.receive_json(self._parse(text_data))
+        except FrameError as error:
+            await self.send_error(error.code, error.detail)
+        except services.ServiceError as error:
+            await self.send_error(error.code, error.detail)
+
+    def _parse(self, text_data: str | None) -> dict:
+        if text_data is None:
+            raise FrameError("bad_frame", "binary frames are not accepted; send JSON text")
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            raise FrameError("bad_json", "the frame is not valid JSON") from None
+        if not isinstance(content, dict):
+            raise FrameError("bad_frame", "the frame must be a JSON object")
+        return content
+
+    async def receive_json(self, content: dict, **kwargs: Any) -> None:
+        handlers = {
+            "message": self.on_message,
+            "typing": self.on_typing,
+            "history": self.on_history,
+            "read": self.on_read,
+        }
+        frame_type = content.get("type")
+        handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
+        if handler is None:
+            raise FrameError("unknown_type", f"unknown frame type: {str(frame_type)[:40]!r}")
+        await handler(content)
+
+    async def on_message(self, content: dict) -> None:
+        if not await ratelimit.allow_message(user_id=self.user.pk):
+            await self._flood_strike()
+            return
+        self.flood_strikes = 0
+        await services.message_create(
+            room=self.room,
+            author=self.user,
+            body=content.get("body"),
+            client_id=content.get("client_id"),
+        )
+
+    async def _flood_strike(self) -> None:
+        self.flood_strikes += 1
+        if self.flood_strikes > settings.CHAT_FLOOD_CLOSE_AFTER:
+            await self.close_with(CLOSE_FLOODING)
+            return
+        raise FrameError("rate_limited", "too many messages; slow down")
+
+    async def on_typing(self, content: dict) -> None:
+        await services.typing_notify(room_id=self.room_id, user=self.user)
+
+    async def on_history(self, content: dict) -> None:
+        before = int_field(content, "before", required=True, low=1, high=2**63 - 1)
+        limit = int_field(content, "limit", required=False, low=1, high=settings.CHAT_PAGE_MAX)
+        page = await selectors.messages_before(
+            room_id=self.room_id, before_id=before, limit=limit or settings.CHAT_HISTORY_LATEST
+        )
+        await self.send_json(history_frame(page))
+
+    async def on_read(self, content: dict) -> None:
+        message_id = int_field(content, "id", required=True, low=1, high=2**63 - 1)
+        await services.room_mark_read(room_id=self.room_id, user=self.user, message_id=message_id)
+
+    async def send_error(self, code: str, detail: str) -> None:
+        await self.send(text_data=dumps({"type": "error", "code": code, "detail": detail}))
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        await self.send(text_data=dumps(content), close=close)
+
+    # Group events: already serialized once by the service, forwarded as they are.
+    async def chat_message(self, event: dict) -> None:
+        await self.send(text_data=event["text"])
+
+    async def chat_presence(self, event: dict) -> None:
+        await self.send(text_data=event["text"])
+
+    async def chat_typing(self, event: dict) -> None:
+        if event["user_id"] != self.user.pk:
+            await self.send(text_data=event["text"])
+
+    async def close_with(self, code: int) -> None:
+        """Close, and take no more frames meanwhile (cleanup runs in disconnect)."""
+        self.taking_frames = False
+        await self.close(code)
+
+    async def user_logout(self, event: dict) -> None:
+        await self.close_with(CLOSE_NOT_LOGGED_IN)
+
+    async def user_removed(self, event: dict) -> None:
+        if event["room_id"] == self.room_id:
+            await self.close_with(CLOSE_NOT_MEMBER)

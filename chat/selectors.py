@@ -1,0 +1,93 @@
+"""Reads: every query the views, the API and the consumers need, async."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+
+from chat.models import Message, ReadMarker, Room
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]
+    has_more: bool
+
+
+async def room_get(*, room_id: int) -> Room | None:
+    return await Room.objects.filter(pk=room_id).afirst()
+
+
+async def room_is_member(*, room_id: int, user_id: int) -> bool:
+    return await Room.users.through.objects.filter(room_id=room_id, user_id=user_id).aexists()
+
+
+async def _page(queryset, limit: int, newest_first: bool) -> MessagePage:
+    rows = [m async for m in queryset.select_related("author")[: limit + 1]]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if newest_first:
+        rows.reverse()
+    return MessagePage(messages=rows, has_more=has_more)
+
+
+async def messages_latest(*, room_id: int, limit: int) -> MessagePage:
+    """The newest `limit` messages, in ascending id order."""
+    return await _page(Message.objects.filter(room_id=room_id).order_by("-id"), limit, True)
+
+
+async def messages_after(*, room_id: int, after_id: int, limit: int) -> MessagePage:
+    """The oldest `limit` messages with an id above `after_id`, ascending (catch-up)."""
+    queryset = Message.objects.filter(room_id=room_id, id__gt=after_id).order_by("id")
+    return await _page(queryset, limit, False)
+
+
+async def messages_before(*, room_id: int, before_id: int, limit: int) -> MessagePage:
+    """The newest `limit` messages with an id below `before_id`, ascending (older history)."""
+    queryset = Message.objects.filter(room_id=room_id, id__lt=before_id).order_by("-id")
+    return await _page(queryset, limit, True)
+
+
+async def messages_page(
+    *, room_id: int, after_id: int | None, before_id: int | None, limit: int
+) -> MessagePage:
+    """The API's paging: `after` reads forward, `before` backward, neither the latest."""
+    queryset = Message.objects.filter(room_id=room_id)
+    if before_id is not None:
+        queryset = queryset.filter(id__lt=before_id)
+    if after_id is not None:
+        return await _page(queryset.filter(id__gt=after_id).order_by("id"), limit, False)
+    return await _page(queryset.order_by("-id"), limit, True)
+
+
+async def rooms_of_user(*, user: AbstractBaseUser) -> list[Room]:
+    """The user's rooms, each annotated with `unread` (others' messages after the marker)."""
+    last_read = ReadMarker.objects.filter(room=OuterRef("pk"), user=user).values("last_read_id")
+    queryset = (
+        Room.objects.filter(users=user)
+        .annotate(last_read=Coalesce(Subquery(last_read[:1]), 0))
+        .annotate(
+            unread=Count(
+                "messages",
+                filter=Q(messages__id__gt=F("last_read")) & ~Q(messages__author=user),
+            )
+        )
+        .order_by("name")
+    )
+    return [room async for room in queryset]
+
+
+async def public_rooms_to_join(*, user: AbstractBaseUser) -> list[Room]:
+    queryset = Room.objects.filter(is_public=True).exclude(users=user).order_by("name")
+    return [room async for room in queryset]
+
+
+async def unread_count(*, room_id: int, user_id: int) -> int:
+    marker = await ReadMarker.objects.filter(room_id=room_id, user_id=user_id).afirst()
+    last_read = marker.last_read_id if marker else 0
+    return (
+        await Message.objects.filter(room_id=room_id, id__gt=last_read)
+        .exclude(author_id=user_id)
+        .acount()
+    )

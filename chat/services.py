@@ -1,0 +1,172 @@
+"""Writes. Every write that others must see goes through one function here, and only
+services talk to the channel layer: the consumer, the API, the admin and the management
+commands all call these, so a message from a bot looks exactly like one typed in a browser."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+
+from chat.groups import room_group, user_group
+from chat.models import Message, ReadMarker, Room
+from chat.serializers import dumps, message_to_dict
+
+
+class ServiceError(Exception):
+    """A write refused for a reason the caller can show: `code` is the contract's error code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class MessageResult:
+    message: Message
+    created: bool
+
+
+def clean_body(body: Any) -> str:
+    if not isinstance(body, str):
+        raise ServiceError("invalid", "body must be a string")
+    body = body.strip()
+    if not body:
+        raise ServiceError("invalid", "body must not be empty")
+    if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
+        raise ServiceError(
+            "too_long", f"body is longer than {settings.CHAT_MESSAGE_MAX_LENGTH} characters"
+        )
+    return body
+
+
+def clean_client_id(client_id: Any) -> str | None:
+    if client_id is None or client_id == "":
+        return None
+    if not isinstance(client_id, str) or len(client_id) > 64:
+        raise ServiceError("invalid", "client_id must be a string of at most 64 characters")
+    return client_id
+
+
+async def group_send(group: str, event: dict[str, Any]) -> None:
+    await get_channel_layer().group_send(group, event)
+
+
+def message_event(message: Message) -> dict[str, Any]:
+    frame = {"type": "message", **message_to_dict(message)}
+    return {"type": "chat.message", "id": message.id, "text": dumps(frame)}
+
+
+async def broadcast_message(message: Message) -> None:
+    await group_send(room_group(message.room_id), message_event(message))
+
+
+def _store_message(
+    room: Room, author: AbstractBaseUser, body: str, client_id: str | None
+) -> tuple[Message, bool, bool]:
+    """Insert (or find the earlier copy by client_id) in one short transaction.
+
+    Returns (message, created, broadcast_deferred). Inside a caller's transaction (the admin
+    wraps its saves in one) the broadcast waits for the commit, so nobody hears of a message
+    that could still be rolled back.
+    """
+    if not Room.users.through.objects.filter(room_id=room.pk, user_id=author.pk).exists():
+        raise ServiceError("forbidden", "the author is not a member of this room")
+    if client_id is not None:
+        earlier = _message_by_client_id(room, author, client_id)
+        if earlier is not None:
+            return earlier, False, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                room=room, author=author, body=body, client_id=client_id
+            )
+    except IntegrityError:
+        earlier = _message_by_client_id(room, author, client_id)
+        if earlier is None:
+            raise
+        return earlier, False, False  # a concurrent resend with the same client_id won
+    deferred = connection.in_atomic_block
+    if deferred:
+        transaction.on_commit(lambda: async_to_sync(broadcast_message)(message))
+    return message, True, deferred
+
+
+def _message_by_client_id(room: Room, author: AbstractBaseUser, client_id: str | None):
+    return (
+        Message.objects.select_related("author")
+        .filter(room=room, author=author, client_id=client_id)
+        .first()
+    )
+
+
+async def message_create(
+    *, room: Room, author: AbstractBaseUser, body: Any, client_id: Any = None
+) -> MessageResult:
+    """Validate, store (committed before anyone hears of it), then broadcast to the room.
+
+    A repeated `client_id` from the same author in the same room returns the first message
+    and stores and broadcasts nothing.
+    """
+    body = clean_body(body)
+    client_id = clean_client_id(client_id)
+    message, created, deferred = await sync_to_async(_store_message)(room, author, body, client_id)
+    if created and not deferred:
+        await broadcast_message(message)
+    return MessageResult(message=message, created=created)
+
+
+async def typing_notify(*, room_id: int, user: AbstractBaseUser) -> None:
+    frame = {"type": "typing", "username": user.get_username()}
+    await group_send(
+        room_group(room_id), {"type": "chat.typing", "user_id": user.pk, "text": dumps(frame)}
+    )
+
+
+async def room_mark_read(*, room_id: int, user: AbstractBaseUser, message_id: int) -> int:
+    """Move the user's read marker forward (never back). Returns the marker's position."""
+    marker, _ = await ReadMarker.objects.aget_or_create(room_id=room_id, user=user)
+    if message_id > marker.last_read_id:
+        await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
+            last_read_id=message_id
+        )
+        marker.last_read_id = message_id
+    return marker.last_read_id
+
+
+async def room_join(*, room: Room, user: AbstractBaseUser) -> None:
+    if not room.is_public:
+        raise ServiceError("forbidden", "private rooms are joined through an operator")
+    await room.users.aadd(user)
+
+
+async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
+    await room.users.aremove(user)
+    await user_sockets_leave_room(user_id=user.pk, room_id=room.pk)
+
+
+async def user_sockets_leave_room(*, user_id: int, room_id: int) -> None:
+    """Close this user's open sockets in a room they no longer belong to."""
+    await group_send(user_group(user_id), {"type": "user.removed", "room_id": room_id})
+
+
+async def user_sockets_close(*, user_id: int) -> None:
+    """Close every open socket of a user (after logging out or a password change)."""
+    await group_send(user_group(user_id), {"type": "user.logout"})
+
+
+def presence_frame(*, room_id: int, usernames: list[str]) -> dict[str, Any]:
+    return {"type": "presence", "room_id": room_id, "users": usernames, "count": len(usernames)}
+
+
+async def presence_broadcast(*, room_id: int) -> None:
+    """Tell the room who is in it now (called, coalesced, by the presence tracker)."""
+    from chat.presence import tracker
+
+    usernames = await tracker().usernames(room_id)
+    frame = presence_frame(room_id=room_id, usernames=usernames)
+    await group_send(room_group(room_id), {"type": "chat.presence", "text": dumps(frame)})
