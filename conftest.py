@@ -16,9 +16,10 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mychan
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"test{RUN_TAG}p{os.getpid()}")
 os.environ.pop("REDIS_URL", None)  # in-memory layer unless a test asks for Redis
 
+import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-settings.DATABASES  # noqa: B018  (configures Django, so pytest-django sets it up)
+django.setup()  # now, so that test modules and their conftests can import models
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,126 @@
+"""Shared fixtures: users, rooms, logged-in session cookies and open room sockets."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
+
+from chat.models import Room
+from mychannels.asgi import application
+
+HOST = "testserver"
+ORIGIN = f"http://{HOST}"
+
+
+@sync_to_async
+def make_user(username: str, password: str = "pw-for-tests-1"):
+    return get_user_model().objects.create_user(username=username, password=password)
+
+
+@sync_to_async
+def make_room(name: str, members: list = (), is_public: bool = False) -> Room:
+    room = Room.objects.create(name=name, is_public=is_public)
+    room.users.add(*members)
+    return room
+
+
+@sync_to_async
+def session_cookie(user) -> str:
+    """A real session, as logging in through the form would leave it."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+def socket_headers(cookie: str | None = None, origin: str | None = ORIGIN) -> list:
+    headers = [(b"host", HOST.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return headers
+
+
+def communicator(path: str, cookie: str | None = None, origin: str | None = ORIGIN):
+    return WebsocketCommunicator(application, path, headers=socket_headers(cookie, origin))
+
+
+class Socket:
+    """A connected room socket with helpers that fail loudly instead of hanging."""
+
+    def __init__(self, comm: WebsocketCommunicator) -> None:
+        self.comm = comm
+
+    async def recv(self, timeout: float = 3) -> dict[str, Any]:
+        return await self.comm.receive_json_from(timeout=timeout)
+
+    async def recv_type(self, frame_type: str, timeout: float = 3) -> dict[str, Any]:
+        """The next frame of this type, skipping others (presence updates, typing...)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await self.recv(timeout=max(remaining, 0.01))
+            if frame["type"] == frame_type:
+                return frame
+
+    async def send(self, frame: Any) -> None:
+        await self.comm.send_to(text_data=json.dumps(frame))
+
+    async def nothing(self, timeout: float = 0.3) -> bool:
+        return await self.comm.receive_nothing(timeout=timeout)
+
+    async def nothing_of(self, frame_type: str, timeout: float = 0.5) -> bool:
+        """True when no frame of this type arrives within the timeout. (A receive that times
+        out cancels the application under test, so this waits, then drains what is queued.)"""
+        await asyncio.sleep(timeout)
+        while not await self.comm.receive_nothing(timeout=0.05):
+            if (await self.recv())["type"] == frame_type:
+                return False
+        return True
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+@pytest.fixture(autouse=True)
+async def close_worker_db_connections() -> AsyncIterator[None]:
+    """The async ORM keeps a connection in its worker thread; close it after each test so
+    the test database can be flushed and dropped."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+async def open_room_socket() -> AsyncIterator[Callable[..., Any]]:
+    """open(user, room, query="") -> (Socket, history frame, presence frame)."""
+    opened: list[Socket] = []
+
+    async def open_socket(user, room, query: str = ""):
+        comm = communicator(f"/ws/chat/room/{room.pk}/{query}", await session_cookie(user))
+        connected, code = await comm.connect(timeout=5)
+        assert connected, code
+        socket = Socket(comm)
+        opened.append(socket)
+        history = await socket.recv()
+        assert history["type"] == "history", history
+        presence = await socket.recv()
+        assert presence["type"] == "presence", presence
+        return socket, history, presence
+
+    yield open_socket
+    for socket in opened:
+        try:
+            await socket.close()
+        except (Exception, asyncio.CancelledError):
+            pass  # already closed by the server or the test
