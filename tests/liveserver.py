@@ -1,0 +1,180 @@
+"""Real service processes for end-to-end tests: a fresh database, migrations, the demo data
+and Daphne on a free port, exactly as `make run` starts it. Also a logged-in HTTP client that
+goes through the real allauth form, and the matching WebSocket headers."""
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+DEMO_PASSWORD = "chat-demo-2026"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test's processes; dropped afterwards."""
+    name = f"e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class ServiceConfig:
+    database_url: str
+    redis_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+        env.pop("REDIS_URL", None)
+        env.update(DJANGO_DEBUG="1", DATABASE_URL=self.database_url, PYTHONUNBUFFERED="1")
+        env["DJANGO_SETTINGS_MODULE"] = "mychannels.settings"
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+            env["CHANNEL_LAYER_PREFIX"] = (
+                env.get("CHANNEL_LAYER_PREFIX", "e2e") + uuid.uuid4().hex[:6]
+            )
+        env.update(self.extra_env)
+        return env
+
+
+def prepare_database(config: ServiceConfig) -> None:
+    """Migrate and load the demo users and rooms, as `make run` does."""
+    env = config.env()
+    for command in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=BASE_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+@dataclass
+class ServerProcess:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return self.url
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) -> ServerProcess:
+    port = port or free_port()
+    log_path = log_dir / f"daphne-{port}.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "mychannels.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env=config.env(),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(port=port, process=process, log_path=log_path)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError as error:
+        server.stop()
+        raise RuntimeError(f"{error}\n{server.log()}") from None
+    return server
+
+
+def login(server: ServerProcess, username: str, password: str = DEMO_PASSWORD) -> httpx.Client:
+    """An HTTP client logged in through the real allauth form (CSRF token and all)."""
+    client = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
+    page = client.get("/accounts/login/")
+    page.raise_for_status()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/accounts/login/",
+        data={"login": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{server.url}/accounts/login/", "Origin": server.origin},
+    )
+    assert response.status_code == 302, f"login failed for {username}: {response.status_code}"
+    assert "sessionid" in client.cookies, "no session cookie after logging in"
+    return client
+
+
+def socket_headers(server: ServerProcess, client: httpx.Client) -> dict[str, str]:
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    return {"Cookie": cookie, "Origin": server.origin}
+
+
+def room_id(client: httpx.Client, name: str) -> int:
+    """A demo room's id, read off the room list page."""
+    page = client.get("/")
+    match = re.search(rf'href="/chat/room/(\d+)/">{re.escape(name)}<', page.text)
+    assert match, f"room {name!r} is not in the list"
+    return int(match.group(1))
