@@ -1,6 +1,7 @@
 """Shared fixtures: users, rooms, logged-in session cookies and open room sockets."""
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -120,7 +121,5 @@ async def open_room_socket() -> AsyncIterator[Callable[..., Any]]:
 
     yield open_socket
     for socket in opened:
-        try:
-            await socket.close()
-        except (Exception, asyncio.CancelledError):
-            pass  # already closed by the server or the test
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await socket.close()  # may be closed by the server or the test already
