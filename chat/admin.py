@@ -1,9 +1,12 @@
 """The operator's view. Messages added here go through the same service as the browser's,
 so they are broadcast to open sockets like any other (after the admin's transaction commits)."""
 
+from functools import partial
+
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count
 
 from chat import services
@@ -39,11 +42,17 @@ class RoomAdmin(admin.ModelAdmin):
         before = set(form.instance.users.values_list("pk", flat=True)) if change else set()
         super().save_related(request, form, formsets, change)
         after = set(form.instance.users.values_list("pk", flat=True))
+        room_id = form.instance.pk
+        # After the admin's transaction commits, so that a socket reconnecting at once (or a
+        # room list recounting) sees the new membership.
         for user_id in before - after:
             # A member removed here is cut off from the room at once.
-            async_to_sync(services.user_sockets_leave_room)(
-                user_id=user_id, room_id=form.instance.pk
-            )
+            leave = async_to_sync(services.user_sockets_leave_room)
+            transaction.on_commit(partial(leave, user_id=user_id, room_id=room_id))
+        for user_id in after - before:
+            # A member added here starts seeing the room's unread count on open room lists.
+            joined = async_to_sync(services.user_rooms_joined)
+            transaction.on_commit(partial(joined, user_id=user_id, room_id=room_id))
 
 
 class MessageAdminForm(forms.ModelForm):

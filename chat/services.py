@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 
-from chat.groups import room_group, user_group
+from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
 from chat.models import Message, ReadMarker, Room
 from chat.serializers import dumps, message_to_dict
 
@@ -61,8 +61,19 @@ def message_event(message: Message) -> dict[str, Any]:
     return {"type": "chat.message", "id": message.id, "text": dumps(frame)}
 
 
+def message_activity_event(message: Message) -> dict[str, Any]:
+    """What room-list sockets hear of a message: where and by whom, never the body."""
+    return {
+        "type": "rooms.message",
+        "room_id": message.room_id,
+        "id": message.id,
+        "author_id": message.author_id,
+    }
+
+
 async def broadcast_message(message: Message) -> None:
     await group_send(room_group(message.room_id), message_event(message))
+    await group_send(room_activity_group(message.room_id), message_activity_event(message))
 
 
 def _store_message(
@@ -82,6 +93,10 @@ def _store_message(
             return earlier, False, False
     try:
         with transaction.atomic():
+            # One writer per room at a time: ids are then committed in id order within a room,
+            # so a client that has seen id N and asks for `after=N` can never miss a smaller id
+            # that was still uncommitted when N was broadcast.
+            Room.objects.select_for_update().filter(pk=room.pk).values_list("pk").first()
             message = Message.objects.create(
                 room=room, author=author, body=body, client_id=client_id
             )
@@ -128,20 +143,35 @@ async def typing_notify(*, room_id: int, user: AbstractBaseUser) -> None:
 
 
 async def room_mark_read(*, room_id: int, user: AbstractBaseUser, message_id: int) -> int:
-    """Move the user's read marker forward (never back). Returns the marker's position."""
+    """Move the user's read marker forward (never back) to a message of this room, and tell
+    the user's room-list sockets. Returns the marker's position."""
+    if not await Message.objects.filter(room_id=room_id, pk=message_id).aexists():
+        # An id from another room or the future would mark messages not yet written as read.
+        raise ServiceError("invalid", "'id' is not a message of this room")
     marker, _ = await ReadMarker.objects.aget_or_create(room_id=room_id, user=user)
-    if message_id > marker.last_read_id:
-        await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
-            last_read_id=message_id
+    if message_id <= marker.last_read_id:
+        return marker.last_read_id
+    moved = await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
+        last_read_id=message_id
+    )
+    if moved:
+        await group_send(
+            user_rooms_group(user.pk),
+            {"type": "rooms.read", "room_id": room_id, "last_read_id": message_id},
         )
-        marker.last_read_id = message_id
-    return marker.last_read_id
+    return max(marker.last_read_id, message_id)
 
 
 async def room_join(*, room: Room, user: AbstractBaseUser) -> None:
     if not room.is_public:
         raise ServiceError("forbidden", "private rooms are joined through an operator")
     await room.users.aadd(user)
+    await user_rooms_joined(user_id=user.pk, room_id=room.pk)
+
+
+async def user_rooms_joined(*, user_id: int, room_id: int) -> None:
+    """Let the user's open room lists count the room they just joined."""
+    await group_send(user_rooms_group(user_id), {"type": "rooms.joined", "room_id": room_id})
 
 
 async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
@@ -150,12 +180,14 @@ async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
 
 
 async def user_sockets_leave_room(*, user_id: int, room_id: int) -> None:
-    """Close this user's open sockets in a room they no longer belong to."""
+    """Close this user's open sockets in a room they no longer belong to (their room lists
+    stop counting it too: they are in the same per-user group)."""
     await group_send(user_group(user_id), {"type": "user.removed", "room_id": room_id})
 
 
 async def user_sockets_close(*, user_id: int) -> None:
-    """Close every open socket of a user (after logging out or a password change)."""
+    """Close every open socket of a user (after logging out or a password change): room
+    sockets and room lists alike."""
     await group_send(user_group(user_id), {"type": "user.logout"})
 
 
@@ -167,6 +199,7 @@ async def presence_broadcast(*, room_id: int) -> None:
     """Tell the room who is in it now (called, coalesced, by the presence tracker)."""
     from chat.presence import tracker
 
-    usernames = await tracker().usernames(room_id)
-    frame = presence_frame(room_id=room_id, usernames=usernames)
-    await group_send(room_group(room_id), {"type": "chat.presence", "text": dumps(frame)})
+    snapshot = await tracker().snapshot(room_id)
+    frame = presence_frame(room_id=room_id, usernames=snapshot.usernames)
+    event = {"type": "chat.presence", "version": snapshot.version, "text": dumps(frame)}
+    await group_send(room_group(room_id), event)
