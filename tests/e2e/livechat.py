@@ -147,7 +147,8 @@ class RoomClient:
                         self.presence = frame["users"]
                 self.close_codes.append(self._socket.close_code)
             except (TimeoutError, OSError, websockets.WebSocketException) as error:
-                self.close_codes.append(getattr(error, "code", None))
+                closed = isinstance(error, websockets.ConnectionClosed) and error.rcvd
+                self.close_codes.append(error.rcvd.code if closed else None)
             self._socket = None
             self.connected.clear()
             if self._stopped:
