@@ -135,7 +135,15 @@ return removed
 
 class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
+        # Sized like the channel layer's pool: a connect storm enters all at once (DESIGN.md,
+        # trap 1); retried like it: after a Redis restart every pooled connection is dead.
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            retry=settings.REDIS_RETRY,
+            decode_responses=True,
+        )
         self._prefix = f"{prefix}:presence"
         self._rooms_key = f"{self._prefix}:rooms"
         self._add = self._redis.register_script(_ADD_LUA)

@@ -42,7 +42,12 @@ class MemoryBuckets:
 
 class RedisBuckets:
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5)
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            retry=settings.REDIS_RETRY,
+        )
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
         self._prefix = prefix
 

@@ -154,12 +154,13 @@ async def room_mark_read(*, room_id: int, user: AbstractBaseUser, message_id: in
     moved = await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
         last_read_id=message_id
     )
-    if moved:
-        await group_send(
-            user_rooms_group(user.pk),
-            {"type": "rooms.read", "room_id": room_id, "last_read_id": message_id},
-        )
-    return max(marker.last_read_id, message_id)
+    if not moved:  # another tab moved it further meanwhile
+        return await ReadMarker.objects.values_list("last_read_id", flat=True).aget(pk=marker.pk)
+    await group_send(
+        user_rooms_group(user.pk),
+        {"type": "rooms.read", "room_id": room_id, "last_read_id": message_id},
+    )
+    return message_id
 
 
 async def room_join(*, room: Room, user: AbstractBaseUser) -> None:

@@ -204,6 +204,14 @@ async def test_room_list_refuses_anonymous_with_4401():
     assert (await comm.receive_output(timeout=3)) == {"type": "websocket.close", "code": 4401}
 
 
+@pytest.mark.parametrize("origin", [None, "null", "http://evil.example"])
+async def test_room_list_refuses_foreign_origins_at_the_handshake(origin):
+    alice = await make_user("alice")
+    comm = communicator("/ws/rooms/", await session_cookie(alice), origin=origin)
+    connected, _ = await comm.connect(timeout=5)
+    assert not connected
+
+
 async def test_room_list_opens_with_the_unread_count_of_each_room(open_room_list):
     alice, bob = await make_user("alice"), await make_user("bob")
     general = await make_room("general", [alice, bob])
