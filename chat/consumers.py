@@ -249,6 +249,7 @@ class RoomListConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.counts: dict[int, selectors.UnreadState] = {}
+        self.subscribed: set[int] = set()  # rooms whose activity group this socket is in
         self.bad_frames = 0
         await self.accept()
         if not self.user.is_authenticated:
@@ -261,7 +262,7 @@ class RoomListConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_add(user_rooms_group(self.user.pk), self.channel_name)
         for room_id in await selectors.room_ids_of_user(user_id=self.user.pk):
-            await self.channel_layer.group_add(room_activity_group(room_id), self.channel_name)
+            await self._subscribe(room_id)
         for state in await selectors.unread_states(user_id=self.user.pk):
             self.counts[state.room_id] = state
         rooms = [{"room_id": s.room_id, "unread": s.unread} for s in self.counts.values()]
@@ -274,8 +275,16 @@ class RoomListConsumer(AsyncWebsocketConsumer):
         self.listening = False
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_discard(user_rooms_group(self.user.pk), self.channel_name)
-        for room_id in list(self.counts):
-            await self.channel_layer.group_discard(room_activity_group(room_id), self.channel_name)
+        for room_id in list(self.subscribed):
+            await self._unsubscribe(room_id)
+
+    async def _subscribe(self, room_id: int) -> None:
+        self.subscribed.add(room_id)
+        await self.channel_layer.group_add(room_activity_group(room_id), self.channel_name)
+
+    async def _unsubscribe(self, room_id: int) -> None:
+        self.subscribed.discard(room_id)
+        await self.channel_layer.group_discard(room_activity_group(room_id), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.taking_frames:
@@ -306,7 +315,7 @@ class RoomListConsumer(AsyncWebsocketConsumer):
     async def _recount(self, room_id: int) -> None:
         states = await selectors.unread_states(user_id=self.user.pk, room_id=room_id)
         if not states:  # not a member (any more): hear nothing of the room
-            await self.channel_layer.group_discard(room_activity_group(room_id), self.channel_name)
+            await self._unsubscribe(room_id)
             self.counts.pop(room_id, None)
             return
         before = self.counts.get(room_id)
@@ -330,14 +339,13 @@ class RoomListConsumer(AsyncWebsocketConsumer):
             await self._recount(event["room_id"])
 
     async def rooms_joined(self, event: dict) -> None:
-        room_id = event["room_id"]
-        if room_id not in self.counts:
-            await self.channel_layer.group_add(room_activity_group(room_id), self.channel_name)
-            await self._recount(room_id)
+        # Subscribing twice is harmless; missing a room joined while this socket opened is not.
+        await self._subscribe(event["room_id"])
+        await self._recount(event["room_id"])
 
     async def user_removed(self, event: dict) -> None:
         room_id = event["room_id"]
-        await self.channel_layer.group_discard(room_activity_group(room_id), self.channel_name)
+        await self._unsubscribe(room_id)
         if self.counts.pop(room_id, None) is not None:
             await self.send(text_data=dumps({"type": "room_left", "room_id": room_id}))
 
