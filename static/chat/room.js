@@ -72,11 +72,12 @@
     const row = messageElement(msg);
     const mine = msg.client_id && pending.get(msg.client_id);
     if (mine) {
-      mine.element.replaceWith(row);
+      // The pending copy sits at the end; the confirmed one goes where its id belongs
+      // (another message may have been stored after it yet reached us first).
+      mine.element.remove();
       pending.delete(msg.client_id);
-    } else {
-      insertInOrder(row, msg.id);
     }
+    insertInOrder(row, msg.id);
     lastId = Math.max(lastId, msg.id);
     firstId = firstId === null ? msg.id : Math.min(firstId, msg.id);
     if (stick) log.scrollTop = log.scrollHeight;
