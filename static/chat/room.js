@@ -112,6 +112,7 @@
       catchUpOverHttp(); // more than one socket page was missed
     }
     olderBox.textContent = hasOlder ? "Scroll up for older messages" : "Start of the room";
+    fillUp();
   }
 
   async function catchUpOverHttp() {
@@ -234,12 +235,21 @@
     }
   });
 
-  log.addEventListener("scroll", () => {
-    if (log.scrollTop > 40 || !hasOlder || loadingOlder || firstId === null) return;
+  function loadOlder() {
+    if (!hasOlder || loadingOlder || firstId === null) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     loadingOlder = true;
     olderBox.textContent = "Loading older messages…";
     socket.send(JSON.stringify({ type: "history", before: firstId, limit: 50 }));
+  }
+
+  // A log too short to scroll never fires "scroll": fetch older pages until it fills up.
+  function fillUp() {
+    if (log.scrollHeight <= log.clientHeight) loadOlder();
+  }
+
+  log.addEventListener("scroll", () => {
+    if (log.scrollTop <= 40) loadOlder();
   });
 
   let readSent = 0;
