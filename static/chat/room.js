@@ -31,7 +31,7 @@
     4401: "You are logged out. Reloading…",
     4403: "You are not a member of this room.",
     4404: "This room does not exist.",
-    4429: "Disconnected for sending too fast. Reconnecting…",
+    4429: "Disconnected for sending too fast.",
   };
 
   function el(tag, className, text) {
@@ -196,7 +196,7 @@
     // Exponential backoff with jitter, capped, so a restart is not met by a stampede.
     const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " retrying in " + Math.ceil(delay / 1000) + " s");
+    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(delay / 1000) + " s");
     reconnectTimer = setTimeout(connect, delay);
   }
 
