@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from alert import selectors as alert_selectors
 from chat import selectors, services
 from chat.models import Room
 
@@ -34,7 +35,9 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     if not await selectors.room_is_member(room_id=room.pk, user_id=user.pk):
         raise PermissionDenied("You are not a member of this room")
     config = {"roomId": room.pk, "username": user.get_username()}
-    return render(request, "chat/room.html", {"room": room, "config": config})
+    alerts = await alert_selectors.alerts_latest_of_room(room_id=room.pk, limit=20)
+    context = {"room": room, "config": config, "alerts": list(reversed(alerts.alerts))}
+    return render(request, "chat/room.html", context)
 
 
 @require_POST
