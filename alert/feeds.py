@@ -91,8 +91,9 @@ class AlertAtomFeed(Feed):
         return alert.content
 
     def item_link(self, alert: Alert) -> str:
-        # Unique per alert, so it also serves as the entry's <id>.
-        return reverse("chat:room", kwargs={"room_id": alert.room_id}) + f"#alert-{alert.pk}"
+        # The alerts page that starts at this alert: it always shows it (however old), and the
+        # link is unique per alert, so it also serves as the entry's <id>.
+        return f"{reverse('alert:feed_page')}?before={alert.pk + 1}#alert-{alert.pk}"
 
     def item_author_name(self, alert: Alert) -> str:
         return alert.user.get_username()

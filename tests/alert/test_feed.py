@@ -66,6 +66,9 @@ async def test_feed_is_valid_atom_with_the_latest_50_newest_first_without_a_sess
     assert first.findtext(f"{ATOM}title") == "[critical] ops: a59"  # 59 % 3 == 2
     assert first.findtext(f"{ATOM}author/{ATOM}name") == "alice"
     assert first.find(f"{ATOM}category").get("term") == "critical"
+    newest = await Alert.objects.alatest("id")
+    link = first.find(f"{ATOM}link").get("href")
+    assert link == f"http://testserver/alerts/?before={newest.pk + 1}#alert-{newest.pk}"
 
 
 async def test_an_empty_feed_is_still_valid_atom():
@@ -90,7 +93,7 @@ async def test_feed_leaks_nothing_of_rooms_the_user_is_not_in():
     ]
     for leak in (b"SECRET-PAYLOAD", b"bobs-hideout", b"OLD-ROOM-PAYLOAD", b"alice-left-this"):
         assert leak not in body
-    assert f"/chat/room/{secret.pk}/".encode() not in body
+    assert f"#alert-{(await Alert.objects.aget(room=secret)).pk}".encode() not in body
 
 
 async def test_hostile_content_is_escaped_and_the_feed_stays_well_formed():
