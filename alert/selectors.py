@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from alert.models import Alert
 from chat.models import ApiToken, Room
@@ -51,6 +51,14 @@ async def alerts_page_of_user(
     if after_id is not None:
         return await _page(queryset.filter(id__gt=after_id).order_by("id"), limit, False)
     return await _page(queryset.order_by("-id"), limit, True)
+
+
+async def alerts_for_room_page(*, room_id: int, limit: int) -> tuple[list[Alert], int]:
+    """The room's newest alerts (newest first) and the highest alert id anywhere, read first:
+    the page catches up from that id once its socket is live, so nothing falls in between."""
+    last_id = (await Alert.objects.aaggregate(last=Max("id")))["last"] or 0
+    page = await alerts_latest_of_room(room_id=room_id, limit=limit)
+    return list(reversed(page.alerts)), last_id
 
 
 async def room_ids_of_user(*, user_id: int) -> list[int]:

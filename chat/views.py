@@ -34,9 +34,9 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     room = await room_or_404(room_id)
     if not await selectors.room_is_member(room_id=room.pk, user_id=user.pk):
         raise PermissionDenied("You are not a member of this room")
-    config = {"roomId": room.pk, "username": user.get_username()}
-    alerts = await alert_selectors.alerts_latest_of_room(room_id=room.pk, limit=20)
-    context = {"room": room, "config": config, "alerts": list(reversed(alerts.alerts))}
+    alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
+    config = {"roomId": room.pk, "username": user.get_username(), "alertsAfter": alerts_after}
+    context = {"room": room, "config": config, "alerts": alerts}
     return render(request, "chat/room.html", context)
 
 

@@ -46,6 +46,32 @@
 
   window.addEventListener("chat:alert", (event) => showAlert(event.detail));
 
+  // Alerts posted while the chat socket was not in the room (between the page render and the
+  // first connect, or during a reconnect) come from the API when it (re)joins. The feed holds
+  // all the user's rooms; this room's are picked out.
+  let caughtUpTo = config.alertsAfter || 0;
+  let catchingUp = false;
+  let joinedAgain = false;
+  async function catchUp() {
+    if (catchingUp) { joinedAgain = true; return; }
+    catchingUp = true;
+    try {
+      do {
+        joinedAgain = false;
+        for (let page = 0; page < 10; page++) {
+          const response = await fetch("/api/alerts/?limit=100&after=" + caughtUpTo, { credentials: "same-origin" });
+          if (!response.ok) return;
+          const body = await response.json();
+          body.alerts.forEach((alert) => { caughtUpTo = Math.max(caughtUpTo, alert.id); showAlert(alert); });
+          if (!body.has_more || body.alerts.length === 0) break;
+        }
+      } while (joinedAgain);
+    } finally {
+      catchingUp = false;
+    }
+  }
+  window.addEventListener("chat:joined", catchUp);
+
   function csrfToken() {
     return form.querySelector("input[name=csrfmiddlewaretoken]").value;
   }

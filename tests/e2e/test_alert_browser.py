@@ -1,6 +1,7 @@
 """Alerts in a real browser: Chromium on the real service (Daphne, SQLite, in-memory layer),
 logged in through the allauth form. Alerts posted elsewhere appear without a reload."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -50,14 +51,18 @@ async def new_api_token(page: Page) -> str:
     return (await page.text_content("#new-token")).strip()
 
 
+def room_of(href: str) -> int:
+    """The room id in a room page link, /chat/room/<id>/."""
+    return int(href.strip("/").rsplit("/", 1)[1])
+
+
 async def test_alerts_page_shows_an_alert_posted_through_the_api_without_reload(
     sqlite_service, browser
 ):
     alice = await logged_in_page(browser, sqlite_service, "alice")
     token = await new_api_token(alice)
     await alice.goto("/")
-    ops = await alice.get_attribute("a:text-is('ops')", "href")
-    room_id = int(ops.strip("/").rsplit("/", 1)[1])
+    room_id = room_of(await alice.get_attribute("a:text-is('ops')", "href"))
     await alice.goto("/alerts/")
     await expect(alice.locator("#conn-state")).to_have_attribute("data-state", "open")
     await alice.evaluate("window.__sameDocument = true")
@@ -107,3 +112,35 @@ async def test_room_page_form_posts_an_alert_another_member_sees_live(sqlite_ser
     await alice.click("#alert-form button")
     await expect(alice.locator("#alert-error")).to_contain_text("level must be one of")
     await expect(bob.locator("#room-alerts > li")).to_have_count(1)
+
+
+async def test_room_page_catches_up_on_alerts_posted_before_its_socket_joined(
+    sqlite_service, browser
+):
+    alice = await logged_in_page(browser, sqlite_service, "alice")
+    token = await new_api_token(alice)
+    await alice.goto("/")
+    general = await alice.get_attribute("a:text-is('general')", "href")
+    # Hold the chat socket back from the server until the alert is posted: only the page's
+    # catch-up over HTTP can show it then.
+    release = asyncio.Event()
+
+    async def hold_then_connect(route) -> None:
+        await release.wait()
+        route.connect_to_server()
+
+    await alice.route_web_socket("**/ws/chat/room/**", hold_then_connect)
+    await alice.goto(general)
+    async with httpx.AsyncClient(base_url=sqlite_service.url, timeout=10) as api:
+        response = await api.post(
+            f"/api/rooms/{room_of(general)}/alerts/",
+            json={"content": "posted while the socket was away", "level": "warning"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 201, response.text
+    await alice.wait_for_timeout(300)
+    assert await alice.locator(f"#alert-{response.json()['id']}").count() == 0
+    release.set()
+    item = alice.locator(f"#alert-{response.json()['id']}")
+    await expect(item.locator(".alert-content")).to_have_text("posted while the socket was away")
+    await expect(alice.locator("#room-alerts > li")).to_have_count(1)
