@@ -52,17 +52,42 @@
     list.append(item);
   }
 
+  function newestShown() {
+    const first = list.firstElementChild;
+    return first ? Number(first.dataset.id) : 0;
+  }
+
+  // Everything after `from`, the newest alert the page had when this socket set out; alerts
+  // arriving live meanwhile are merged by id.
+  async function catchUp(from) {
+    if (!from) return; // the page was empty: the history frame is the feed's latest
+    let after = from;
+    for (let page = 0; page < 10; page++) {
+      const response = await fetch("/api/alerts/?limit=100&after=" + after, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const body = await response.json();
+      body.alerts.forEach(showAlert);
+      if (!body.has_more || body.alerts.length === 0) return;
+      after = body.alerts[body.alerts.length - 1].id;
+    }
+  }
+
   function connect() {
     setState(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws/alerts/");
+    const newestBefore = newestShown();
     socket.addEventListener("open", () => { attempt = 0; setState("open", "live"); });
     socket.addEventListener("message", (event) => {
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
-      // The opening history frame fills any gap left by a reconnect.
-      if (frame.type === "history") frame.alerts.forEach(showAlert);
-      else if (frame.type === "alert") showAlert(frame);
+      if (frame.type === "history") {
+        frame.alerts.forEach(showAlert);
+        // The history frame holds the latest 20: a longer gap since then comes over HTTP.
+        if (frame.alerts.length && frame.alerts[0].id > newestBefore) catchUp(newestBefore);
+      } else if (frame.type === "alert") {
+        showAlert(frame);
+      }
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) { stopped = true; setState("closed", "logged out"); location.reload(); return; }

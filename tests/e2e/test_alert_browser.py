@@ -144,3 +144,46 @@ async def test_room_page_catches_up_on_alerts_posted_before_its_socket_joined(
     item = alice.locator(f"#alert-{response.json()['id']}")
     await expect(item.locator(".alert-content")).to_have_text("posted while the socket was away")
     await expect(alice.locator("#room-alerts > li")).to_have_count(1)
+
+
+async def test_alerts_page_fills_a_gap_longer_than_the_history_frame(sqlite_service, browser):
+    alice = await logged_in_page(browser, sqlite_service, "alice")
+    token = await new_api_token(alice)
+    await alice.goto("/")
+    ops = room_of(await alice.get_attribute("a:text-is('ops')", "href"))
+    async with httpx.AsyncClient(base_url=sqlite_service.url, timeout=10) as api:
+
+        async def post(content: str) -> int:
+            while True:  # past the flood limit's burst, wait for the bucket to refill
+                response = await api.post(
+                    f"/api/rooms/{ops}/alerts/",
+                    json={"content": content},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code != 429:
+                    break
+                await asyncio.sleep(0.5)
+            assert response.status_code == 201, response.text
+            return response.json()["id"]
+
+        await post("before the page")
+        release = asyncio.Event()
+
+        async def hold_then_connect(route) -> None:
+            await release.wait()
+            route.connect_to_server()
+
+        await alice.route_web_socket("**/ws/alerts/", hold_then_connect)
+        await alice.goto("/alerts/")
+        await expect(alice.locator("#alerts > li")).to_have_count(1)
+        # 25 alerts while the socket is away: more than its history frame (20) carries.
+        ids = [await post(f"gap {i}") for i in range(25)]
+    release.set()
+    await expect(alice.locator("#alerts > li")).to_have_count(26)
+    shown = [
+        int(i)
+        for i in await alice.locator("#alerts > li").evaluate_all(
+            "items => items.map(item => item.dataset.id)"
+        )
+    ]
+    assert shown[:25] == ids[::-1], "newest first, none missing"
