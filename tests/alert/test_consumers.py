@@ -194,3 +194,8 @@ async def test_a_client_that_keeps_sending_junk_is_closed_4429(open_alert_socket
         assert (await socket.recv_type("error"))["code"] == "bad_json"
     await socket.comm.send_to(text_data="junk")
     assert await close_code(socket) == 4429
+
+
+async def test_a_room_id_beyond_any_integer_column_closes_4404():
+    alice = await make_user("alice")
+    assert await closed_with(f"/ws/alert/room/{'9' * 30}/", await session_cookie(alice)) == 4404

@@ -276,3 +276,46 @@ async def test_create_api_token_prints_the_token_alone_on_the_last_line():
     assert row.key_hash == hash_token(token) and row.name == "cron" and row.user_id == alice.pk
     with pytest.raises(CommandError, match="No user named"):
         await run_command("create_api_token", "nobody")
+
+
+async def test_ids_beyond_any_integer_column_are_404_not_server_errors():
+    alice = await make_user("alice")
+    huge = "9" * 30
+    client = await logged_in(alice)
+    token = await csrf_token(client, "/settings/")
+    form = {"content": "x", "csrfmiddlewaretoken": token}
+    assert (await client.post(f"/alerts/room/{huge}/post/", form)).status_code == 404
+    response = await client.post(f"/settings/tokens/{huge}/revoke/", form, follow=True)
+    assert "No such active token" in response.content.decode()
+    api = await AsyncClient().post(
+        f"/api/rooms/{huge}/alerts/",
+        form,
+        content_type="application/json",
+        headers=await bearer(alice),
+    )
+    assert api.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/alerts/"),
+        ("get", "/settings/"),
+        ("post", "/settings/tokens/"),
+        ("post", "/settings/tokens/1/revoke/"),
+        ("post", "/settings/feed/rotate/"),
+        ("post", "/alerts/room/1/post/"),
+    ],
+)
+async def test_anonymous_visitors_are_sent_to_the_login_page(method, path):
+    response = await getattr(AsyncClient(), method)(path)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert not await ApiToken.objects.aexists() and not await FeedKey.objects.aexists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/settings/tokens/", "/settings/tokens/1/revoke/", "/settings/feed/rotate/"]
+)
+async def test_settings_writes_are_post_only(path):
+    alice = await make_user("alice")
+    assert (await (await logged_in(alice)).get(path)).status_code == 405
