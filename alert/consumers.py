@@ -50,9 +50,13 @@ class AlertSocket(AsyncWebsocketConsumer):
         if close_code:
             await self.close(close_code)
             return
+        # The user's groups first, so that a join or leave from now on reaches this socket
+        # before it reads which rooms to follow.
+        for group in [user_group(self.user.pk), *self.user_groups()]:
+            await self.join(group)
         # Joined before reading history: an alert broadcast meanwhile waits in our channel and
         # arrives after the history frame (clients drop ids they have already seen).
-        for group in [user_group(self.user.pk), *self.alert_groups()]:
+        for group in await self.alert_groups():
             await self.join(group)
         await self.send_frame(history_frame(await self.history()))
         self.open = True
@@ -60,7 +64,10 @@ class AlertSocket(AsyncWebsocketConsumer):
     async def refusal(self) -> int | None:
         return None
 
-    def alert_groups(self) -> list[str]:
+    def user_groups(self) -> list[str]:
+        return []
+
+    async def alert_groups(self) -> list[str]:
         raise NotImplementedError
 
     async def history(self) -> selectors.AlertPage:
@@ -139,7 +146,7 @@ class AlertRoomConsumer(AlertSocket):
             return CLOSE_NOT_MEMBER
         return None
 
-    def alert_groups(self) -> list[str]:
+    async def alert_groups(self) -> list[str]:
         return [alert_room_group(self.room_id)]
 
     async def history(self) -> selectors.AlertPage:
@@ -153,13 +160,13 @@ class AlertRoomConsumer(AlertSocket):
 class AlertFeedConsumer(AlertSocket):
     """`/ws/alerts/`: the alerts of every room the user belongs to, following joins and leaves."""
 
-    async def refusal(self) -> int | None:
-        self.room_ids = await selectors.room_ids_of_user(user_id=self.user.pk)
-        return None
+    def user_groups(self) -> list[str]:
+        # Tells this socket when its user joins a room.
+        return [alert_user_group(self.user.pk)]
 
-    def alert_groups(self) -> list[str]:
-        # The per-user alert group tells this socket when its user joins a room.
-        return [alert_user_group(self.user.pk), *map(alert_room_group, self.room_ids)]
+    async def alert_groups(self) -> list[str]:
+        room_ids = await selectors.room_ids_of_user(user_id=self.user.pk)
+        return [alert_room_group(room_id) for room_id in room_ids]
 
     async def history(self) -> selectors.AlertPage:
         return await selectors.alerts_latest_of_user(user_id=self.user.pk, limit=HISTORY_LATEST)
