@@ -135,8 +135,9 @@ return removed
 
 class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
-        # Sized like the channel layer's pool: a connect storm enters all at once (DESIGN.md,
-        # trap 1); retried like it: after a Redis restart every pooled connection is dead.
+        # Every socket of a connect storm enters at once: redis-py 8's default pool cap of 100
+        # would refuse the rest with "Too many connections" (DESIGN.md, trap 1). Retried like
+        # the channel layer: after a Redis restart every pooled connection is dead.
         self._redis = aioredis.Redis.from_url(
             url,
             socket_timeout=5,

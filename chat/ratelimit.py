@@ -42,6 +42,8 @@ class MemoryBuckets:
 
 class RedisBuckets:
     def __init__(self, url: str, prefix: str) -> None:
+        # Sized and retried like the channel layer's pool: redis-py 8 caps it at 100
+        # (DESIGN.md, trap 1) and does not retry on a connection that died with Redis.
         self._redis = aioredis.Redis.from_url(
             url,
             socket_timeout=5,
