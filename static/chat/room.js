@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // Logging out from this very page closes its sockets (4401) while the logout POST is still
+  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
+  function reloadUnlessLeaving() {
+    setTimeout(() => location.reload(), leaving ? 3000 : 0);
+  }
+
   const config = JSON.parse(document.getElementById("room-config").textContent);
   const log = document.getElementById("log");
   const olderBox = document.getElementById("older");
@@ -189,7 +197,7 @@
   function onClose(code) {
     socket = null;
     loadingOlder = false;
-    if (code === 4401) { setState("closed", "logged out"); stopped = true; location.reload(); return; }
+    if (code === 4401) { setState("closed", "logged out"); stopped = true; reloadUnlessLeaving(); return; }
     if (code === 4403 || code === 4404) {
       stopped = true;
       setState("closed", CLOSE_REASONS[code]);

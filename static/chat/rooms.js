@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // Logging out from this very page closes its sockets (4401) while the logout POST is still
+  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
+  function reloadUnlessLeaving() {
+    setTimeout(() => location.reload(), leaving ? 3000 : 0);
+  }
+
   let attempt = 0;
 
   function row(roomId) {
@@ -35,7 +43,7 @@
       if (handler) handler(frame);
     });
     socket.addEventListener("close", (event) => {
-      if (event.code === 4401) { location.reload(); return; } // logged out: to the login page
+      if (event.code === 4401) { reloadUnlessLeaving(); return; } // logged out: to the login page
       // Backoff with jitter; the `rooms` frame on the next open puts every count right.
       const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
       attempt += 1;
