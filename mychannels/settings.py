@@ -61,6 +61,7 @@ def trusted_origins(hosts: list[str]) -> list[str]:
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", []) or trusted_origins(ALLOWED_HOSTS)
 
 INSTALLED_APPS = [
+    "mychannels",  # its `runserver` is Daphne's with the frame limits answered 1009
     "daphne",  # makes `runserver` the Daphne ASGI server
     "django.contrib.admin",
     "django.contrib.auth",
@@ -207,6 +208,11 @@ CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
 # Frames larger than this are refused before they are parsed.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
+# ...and by the server itself, before it buffers them: Daphne accepts 1 MiB by default
+# (DESIGN.md, trap 7). `manage.py runserver` and `python -m mychannels.serve` (Daphne's
+# command line) read these and close 1009 past them (mychannels/server.py).
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = CHAT_MAX_FRAME_BYTES
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = CHAT_MAX_FRAME_BYTES
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT", True)
