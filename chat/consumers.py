@@ -12,10 +12,12 @@ from chat import ratelimit, selectors, services
 from chat.groups import room_group, user_group
 from chat.presence import tracker
 from chat.serializers import dumps, message_to_dict
+from chat.socketcap import socket_admit, socket_release
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_MEMBER = 4403
 CLOSE_NO_ROOM = 4404
+CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_FLOODING = 4429
 CLOSE_TOO_BIG = 1009
 
@@ -92,6 +94,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if not await selectors.room_is_member(room_id=self.room_id, user_id=self.user.pk):
             self.room = None
             return CLOSE_NOT_MEMBER
+        if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
+            self.room = None  # not counted, nothing to release
+            return CLOSE_TOO_MANY_SOCKETS
         return None
 
     async def _send_opening_history(self) -> None:
@@ -109,6 +114,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.room is None:
             return
+        await socket_release(user_id=self.user.pk, conn_id=self.conn_id)
         await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await tracker().leave(self.room_id, self.conn_id, self.user.pk, self.user.get_username())

@@ -206,6 +206,8 @@ CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "3"))
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
 # Rejected frames in a row (while limited) before the socket is closed with 4429.
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
+# Open sockets per user across tabs and processes; the next one is closed with 4409.
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 # Frames larger than this are refused before they are parsed.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 # ...and by the server itself, before it buffers them: Daphne accepts 1 MiB by default
