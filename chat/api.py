@@ -96,5 +96,6 @@ async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
             room=room, author=user, body=data.get("body"), client_id=data.get("client_id")
         )
     except services.ServiceError as error:
-        raise ApiError(400, error.code, error.detail) from error
+        status = 503 if error.code == "unavailable" else 400
+        raise ApiError(status, error.code, error.detail) from error
     return JsonResponse(message_to_dict(result.message), status=201 if result.created else 200)

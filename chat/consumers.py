@@ -7,6 +7,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from chat import ratelimit, selectors, services
 from chat.groups import room_group, user_group
@@ -135,6 +136,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(error.code, error.detail)
         except services.ServiceError as error:
             await self.send_error(error.code, error.detail)
+        except DatabaseError:  # a history page or read marker while the database is away
+            await self.send_error("unavailable", "the database is unavailable; try again")
 
     def _parse(self, text_data: str | None) -> dict:
         if text_data is None:

@@ -2,6 +2,7 @@
 services talk to the channel layer: the consumer, the API, the admin and the management
 commands all call these, so a message from a bot looks exactly like one typed in a browser."""
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,11 +10,13 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from chat.groups import room_group, user_group
 from chat.models import Message, ReadMarker, Room
 from chat.serializers import dumps, message_to_dict
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -114,7 +117,15 @@ async def message_create(
     """
     body = clean_body(body)
     client_id = clean_client_id(client_id)
-    message, created, deferred = await sync_to_async(_store_message)(room, author, body, client_id)
+    try:
+        message, created, deferred = await sync_to_async(_store_message)(
+            room, author, body, client_id
+        )
+    except DatabaseError:
+        # Nothing was stored, so nothing is broadcast; the sender may resend (with the same
+        # client_id, a resend can never store the message twice).
+        logger.exception("storing a message in room %s failed", room.pk)
+        raise ServiceError("unavailable", "the message was not stored; send it again") from None
     if created and not deferred:
         await broadcast_message(message)
     return MessageResult(message=message, created=created)
