@@ -60,6 +60,11 @@ async def rate_limit(user_id: int) -> None:
         raise ApiError(429, "rate_limited", "too many messages; slow down")
 
 
+async def request_limit(user_id: int) -> None:
+    if not await ratelimit.allow_request(user_id=user_id):
+        raise ApiError(429, "rate_limited", "too many requests; slow down")
+
+
 @json_api
 async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
     if request.method == "GET":
@@ -70,7 +75,8 @@ async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
 
 
 async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
-    _, room = await member_room(request, room_id)
+    user, room = await member_room(request, room_id)
+    await request_limit(user.pk)
     query = request.GET
     after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
     before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None
@@ -90,6 +96,7 @@ async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
 async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
     user, room = await member_room(request, room_id)
     data = json_body(request)
+    await request_limit(user.pk)
     await rate_limit(user.pk)
     try:
         result = await services.message_create(

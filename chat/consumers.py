@@ -131,6 +131,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close_with(CLOSE_TOO_BIG)
             return
         try:
+            if not await self._within_limit(ratelimit.allow_request):
+                return
             await self.receive_json(self._parse(text_data))
         except FrameError as error:
             await self.send_error(error.code, error.detail)
@@ -161,11 +163,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
             raise FrameError("unknown_type", f"unknown frame type: {str(frame_type)[:40]!r}")
+        if frame_type != "message":  # messages have a limit of their own, checked there
+            self.flood_strikes = 0
         await handler(content)
 
     async def on_message(self, content: dict) -> None:
-        if not await ratelimit.allow_message(user_id=self.user.pk):
-            await self._flood_strike()
+        if not await self._within_limit(ratelimit.allow_message):
             return
         self.flood_strikes = 0
         await services.message_create(
@@ -174,6 +177,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             body=content.get("body"),
             client_id=content.get("client_id"),
         )
+
+    async def _within_limit(self, allow: Any) -> bool:
+        """Take a token; over the limit, answer rate_limited (FrameError) or, after too many
+        refusals in a row, close 4429 and return False. A frame that is taken resets the
+        count (its handler does)."""
+        if await allow(user_id=self.user.pk):
+            return True
+        await self._flood_strike()
+        return False
 
     async def _flood_strike(self) -> None:
         self.flood_strikes += 1

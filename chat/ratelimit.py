@@ -70,3 +70,12 @@ async def allow_message(*, user_id: int) -> bool:
     return await buckets().take(
         f"msg:{user_id}", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
     )
+
+
+async def allow_request(*, user_id: int) -> bool:
+    """Whether this user may make one more request of any kind: every socket frame (messages
+    included), HTTP reads, joining and leaving (20/s sustained, bursts of 100). Bad frames
+    count too: answering garbage is work."""
+    return await buckets().take(
+        f"req:{user_id}", settings.CHAT_REQUEST_RATE_PER_SECOND, settings.CHAT_REQUEST_BURST
+    )

@@ -204,6 +204,11 @@ CHAT_PAGE_MAX = 100
 # Flood control per user across all their tabs: sustained rate and burst.
 CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "3"))
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
+# Every request of a user (socket frames of any type, HTTP reads, joins and leaves), per user
+# across tabs and processes: generous enough for a reader of a busy room (a read frame per
+# message shown) and for catching up over HTTP (pages of 100), not for a flood.
+CHAT_REQUEST_RATE_PER_SECOND = float(os.environ.get("CHAT_REQUEST_RATE_PER_SECOND", "20"))
+CHAT_REQUEST_BURST = env_int("CHAT_REQUEST_BURST", 100)
 # Rejected frames in a row (while limited) before the socket is closed with 4429.
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
 # Open sockets per user across tabs and processes; the next one is closed with 4409.
