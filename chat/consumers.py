@@ -148,6 +148,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             content = json.loads(text_data)
         except ValueError:
             raise FrameError("bad_json", "the frame is not valid JSON") from None
+        except RecursionError:  # "[[[[...]]]]" fits in 64 KiB and breaks the parser's stack
+            raise FrameError("bad_json", "the frame is nested too deeply") from None
         if not isinstance(content, dict):
             raise FrameError("bad_frame", "the frame must be a JSON object")
         return content
