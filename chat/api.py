@@ -37,7 +37,7 @@ def json_api(
 def json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[...]]]]"
         raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid", "the request body must be a JSON object")
