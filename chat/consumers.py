@@ -4,6 +4,7 @@ service, and forward group events. Everything else lives in services and selecto
 import json
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -32,8 +33,6 @@ class FrameError(Exception):
 
 def query_int(scope: dict, name: str) -> int | None:
     """An integer query-string parameter, or None when absent or malformed."""
-    from urllib.parse import parse_qs
-
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     if not values:
         return None
