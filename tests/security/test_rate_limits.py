@@ -10,6 +10,7 @@ from django.test import AsyncClient, override_settings
 
 from chat.ratelimit import RedisBuckets
 from tests.conftest import make_room, make_user
+from tests.liveserver import free_port
 from tests.services import ensure_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,3 +83,12 @@ async def test_on_redis_every_process_draws_on_one_budget():
     ]
     assert taken == [True, True, True, True, False]
     assert await process_two.take("req:8", 0.001, 4)  # per user
+
+
+async def test_with_redis_away_the_limits_still_hold_per_process(caplog):
+    buckets = RedisBuckets(f"redis://127.0.0.1:{free_port()}/0", "rldown")
+    taken = [await buckets.take("req:7", 0.001, 3) for _ in range(4)]
+    assert taken == [True, True, True, False]
+    assert await buckets.take("req:8", 0.001, 3)
+    warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # one line per outage, not one per request
