@@ -32,7 +32,7 @@
     4403: "You are not a member of this room.",
     4404: "This room does not exist.",
     4409: "Too many open tabs.",
-    4429: "Disconnected for sending too fast. Reconnecting…",
+    4429: "Disconnected for sending too fast.",
   };
 
   function el(tag, className, text) {
@@ -73,11 +73,12 @@
     const row = messageElement(msg);
     const mine = msg.client_id && pending.get(msg.client_id);
     if (mine) {
-      mine.element.replaceWith(row);
+      // The pending copy sits at the end; the confirmed one goes where its id belongs
+      // (another message may have been stored after it yet reached us first).
+      mine.element.remove();
       pending.delete(msg.client_id);
-    } else {
-      insertInOrder(row, msg.id);
     }
+    insertInOrder(row, msg.id);
     lastId = Math.max(lastId, msg.id);
     firstId = firstId === null ? msg.id : Math.min(firstId, msg.id);
     if (stick) log.scrollTop = log.scrollHeight;
@@ -112,6 +113,7 @@
       catchUpOverHttp(); // more than one socket page was missed
     }
     olderBox.textContent = hasOlder ? "Scroll up for older messages" : "Start of the room";
+    fillUp();
   }
 
   async function catchUpOverHttp() {
@@ -195,7 +197,7 @@
     // Exponential backoff with jitter, capped, so a restart is not met by a stampede.
     const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " retrying in " + Math.ceil(delay / 1000) + " s");
+    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(delay / 1000) + " s");
     reconnectTimer = setTimeout(connect, delay);
   }
 
@@ -234,12 +236,21 @@
     }
   });
 
-  log.addEventListener("scroll", () => {
-    if (log.scrollTop > 40 || !hasOlder || loadingOlder || firstId === null) return;
+  function loadOlder() {
+    if (!hasOlder || loadingOlder || firstId === null) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     loadingOlder = true;
     olderBox.textContent = "Loading older messages…";
     socket.send(JSON.stringify({ type: "history", before: firstId, limit: 50 }));
+  }
+
+  // A log too short to scroll never fires "scroll": fetch older pages until it fills up.
+  function fillUp() {
+    if (log.scrollHeight <= log.clientHeight) loadOlder();
+  }
+
+  log.addEventListener("scroll", () => {
+    if (log.scrollTop <= 40) loadOlder();
   });
 
   let readSent = 0;
