@@ -223,6 +223,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def chat_presence(self, event: dict) -> None:
         await self.send(text_data=event["text"])
 
+    async def alert_created(self, event: dict) -> None:
+        await self.send(text_data=event["text"])  # alerts show on the room page too
+
     async def chat_typing(self, event: dict) -> None:
         if event["user_id"] != self.user.pk:
             await self.send(text_data=event["text"])

@@ -149,7 +149,11 @@
   }
 
   const handlers = {
-    history: (frame) => showHistory(frame, frame.__opening === true),
+    history: (frame) => {
+      showHistory(frame, frame.__opening === true);
+      // The socket is in the room now: others (the alerts panel) may catch up over HTTP.
+      if (frame.__opening === true) window.dispatchEvent(new CustomEvent("chat:joined"));
+    },
     message: (frame) => { showMessage(frame); typists.delete(frame.username); renderTyping(); },
     presence: showPresence,
     typing: (frame) => showTyping(frame.username),
