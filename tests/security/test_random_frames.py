@@ -88,7 +88,7 @@ async def member():
 )
 @given(sent=st.lists(frames, min_size=1, max_size=4))
 # Each of these once crashed the consumer (1011) or stored junk; they always run.
-@example(sent=[{"text": "[" * 50000 + "]" * 50000}])
+@example(sent=[{"text": "[" * 30000 + "]" * 30000}])
 @example(sent=[{"text": json.dumps({"type": "message", "body": "nul \x00 byte"})}])
 @example(sent=[{"text": json.dumps({"type": "message", "body": "lone \ud800"})}])
 @example(sent=[{"text": json.dumps({"type": "message", "body": "x", "client_id": "\udfff"})}])
@@ -118,3 +118,14 @@ async def test_random_frames_get_contract_frames_or_contract_close_codes(member,
                 break
     finally:
         await comm.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/alerts/", "/ws/alert/room/{room}/"])
+async def test_alert_sockets_answer_deeply_nested_json_with_bad_json(member, path):
+    _, room, cookie = member
+    comm = communicator(path.format(room=room.pk), cookie)
+    assert (await comm.connect(timeout=10))[0]
+    assert json.loads((await comm.receive_output(timeout=10))["text"])["type"] == "history"
+    await comm.send_to(text_data="[" * 30000 + "]" * 30000)
+    assert json.loads((await comm.receive_output(timeout=10))["text"])["code"] == "bad_json"
+    await comm.disconnect()

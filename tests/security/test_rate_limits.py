@@ -92,3 +92,31 @@ async def test_with_redis_away_the_limits_still_hold_per_process(caplog):
     assert await buckets.take("req:8", 0.001, 3)
     warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
     assert len(warnings) == 1  # one line per outage, not one per request
+
+
+@override_settings(**TIGHT)
+async def test_the_alert_api_and_alert_forms_draw_on_the_same_budget():
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    assert (await client.get("/api/alerts/")).status_code == 200
+    posted = await client.post(
+        f"/api/rooms/{room.pk}/alerts/", {"content": "disk full"}, content_type="application/json"
+    )
+    assert posted.status_code == 201
+    assert (await client.post("/settings/feed/rotate/")).status_code == 302
+    assert (await client.post("/settings/tokens/", {"name": "bot"})).status_code == 201
+    refused = [
+        (await client.get("/api/alerts/")).status_code,
+        (
+            await client.post(
+                f"/api/rooms/{room.pk}/alerts/", {"content": "x"}, content_type="application/json"
+            )
+        ).status_code,
+        (await client.post(f"/alerts/room/{room.pk}/post/", {"content": "x"})).status_code,
+        (await client.post("/settings/tokens/", {"name": "bot2"})).status_code,
+        (await client.post("/settings/tokens/1/revoke/")).status_code,
+        (await client.post("/settings/feed/rotate/")).status_code,
+    ]
+    assert refused == [429] * 6

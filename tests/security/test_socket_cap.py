@@ -3,6 +3,7 @@ affected, a closed socket frees its place, and on Redis the count holds across p
 while a crashed process's sockets stop counting."""
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -92,3 +93,25 @@ async def test_redis_count_is_shared_by_processes_and_forgets_crashed_ones():
     assert not await process_two.admit(7, "e", cap=2)
     await process_two.release(7, "c")
     assert await process_two.admit(7, "e", cap=2)
+
+
+@override_settings(CHAT_MAX_SOCKETS_PER_USER=2)
+async def test_alert_sockets_count_against_the_same_cap(open_room_socket):
+    alice = await make_user("alice")
+    general = await make_room("general", [alice])
+    cookie = await session_cookie(alice)
+    feed = communicator("/ws/alerts/", cookie)
+    assert (await feed.connect(timeout=5))[0]
+    assert json.loads((await feed.receive_output(timeout=3))["text"])["type"] == "history"
+    await open_room_socket(alice, general)
+    assert await close_code_of_next_socket(alice, general) == 4409
+    room_alerts = communicator(f"/ws/alert/room/{general.pk}/", cookie)
+    assert (await room_alerts.connect(timeout=5))[0]
+    assert (await room_alerts.receive_output(timeout=3)) == {
+        "type": "websocket.close",
+        "code": 4409,
+    }
+    await room_alerts.disconnect()
+    await feed.disconnect()  # frees its place
+    await asyncio.sleep(0.2)
+    assert await close_code_of_next_socket(alice, general) is None
