@@ -341,6 +341,23 @@ async def test_room_list_closes_a_client_that_keeps_sending(open_room_list):
     assert await close_code(room_list) == 4429
 
 
+async def test_room_list_sockets_count_against_the_per_user_socket_cap(open_room_list):
+    from django.test import override_settings
+
+    alice = await make_user("alice")
+    await make_room("general", [alice])
+    with override_settings(CHAT_MAX_SOCKETS_PER_USER=2):
+        first, _ = await open_room_list(alice)
+        await open_room_list(alice)
+        comm = communicator("/ws/rooms/", await session_cookie(alice))
+        assert (await comm.connect(timeout=5))[0]
+        assert await comm.receive_output(timeout=3) == {"type": "websocket.close", "code": 4409}
+        # Closing one frees its place.
+        await first.close()
+        _, opening = await open_room_list(alice)
+        assert opening["type"] == "rooms"
+
+
 async def test_room_list_closes_1009_on_an_oversized_frame(open_room_list):
     alice = await make_user("alice")
     room_list, _ = await open_room_list(alice)
