@@ -266,13 +266,20 @@
   });
 
   let readSent = 0;
+  // One read frame per burst of shown messages (a history page shows 50 at once), at most
+  // every 750 ms: read frames count against the user's request budget like any other.
+  let readTimer = null;
   function markRead() {
+    if (readTimer === null) readTimer = setTimeout(sendRead, 750);
+  }
+  function sendRead() {
+    readTimer = null;
     if (document.hidden || lastId <= readSent) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     readSent = lastId;
     socket.send(JSON.stringify({ type: "read", id: lastId }));
   }
-  document.addEventListener("visibilitychange", markRead);
+  document.addEventListener("visibilitychange", sendRead);
 
   window.addEventListener("online", () => {
     if (!socket && !stopped) { clearTimeout(reconnectTimer); connect(); }
