@@ -154,8 +154,35 @@ def redis_channel_layer(url: str, prefix: str) -> dict:
     }
 
 
+def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
+    """Redis pub/sub: one PUBLISH per group_send, fanned out to the members inside each
+    process, instead of one list entry per member pushed and popped through Redis."""
+    return {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": url,
+                    "max_connections": REDIS_MAX_CONNECTIONS,
+                    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": 5,
+                }
+            ],
+            "prefix": prefix,
+        },
+    }
+
+
+# "core" or "pubsub": chosen by measurement (docs/performance.md).
+CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub").strip() or "pubsub"
+if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
+    raise ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'core' or 'pubsub'")
+
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, CHANNEL_LAYER_PREFIX)}
+    build_layer = (
+        redis_pubsub_channel_layer if CHANNEL_LAYER_BACKEND == "pubsub" else redis_channel_layer
+    )
+    CHANNEL_LAYERS = {"default": build_layer(REDIS_URL, CHANNEL_LAYER_PREFIX)}
 else:
     CHANNEL_LAYERS = {
         "default": {
