@@ -17,7 +17,7 @@ install: $(BIN)/.installed
 
 ## Start the service on http://127.0.0.1:$(PORT)/ with demo users and rooms.
 run: install
-	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 

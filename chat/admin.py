@@ -3,10 +3,12 @@ so they are broadcast to open sockets like any other (after the admin's transact
 
 from asgiref.sync import async_to_sync
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
-from chat import services
+from chat import services, tokens
 from chat.models import ApiToken, Message, Room
 
 
@@ -42,6 +44,11 @@ class RoomAdmin(admin.ModelAdmin):
         for user_id in before - after:
             # A member removed here is cut off from the room at once.
             async_to_sync(services.user_sockets_leave_room)(
+                user_id=user_id, room_id=form.instance.pk
+            )
+        for user_id in after - before:
+            # A member added here sees the room's alerts in an already open alert feed.
+            async_to_sync(services.user_sockets_join_room)(
                 user_id=user_id, room_id=form.instance.pk
             )
 
@@ -87,10 +94,55 @@ class MessageAdmin(admin.ModelAdmin):
         obj.pk, obj.created = result.message.pk, result.message.created
 
 
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
+    """Staff create tokens for a user (shown once, on the page right after) and revoke them."""
+
     list_display = ["prefix", "name", "user", "created", "last_used", "revoked"]
     list_filter = ["revoked"]
     search_fields = ["user__username", "name", "prefix"]
-    readonly_fields = ["prefix", "created", "last_used"]
+    readonly_fields = ["prefix", "created", "last_used", "revoked"]
     raw_id_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["user", "name"] if obj is None else ["user", "name", *self.readonly_fields]
+
+    def save_model(self, request, obj: ApiToken, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        row, token = async_to_sync(tokens.token_create)(user=obj.user, name=obj.name)
+        obj.pk, obj.prefix, obj.created = row.pk, row.prefix, row.created
+        request._new_api_token = token  # shown by response_add, stored nowhere
+
+    def response_add(self, request, obj: ApiToken, post_url_continue=None):
+        token = getattr(request, "_new_api_token", None)
+        if token is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "token_row": obj,
+            "token": token,
+            "title": "API token created",
+        }
+        response = TemplateResponse(request, "admin/chat/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected tokens (requests with them get 401)")
+    def revoke(self, request, queryset) -> None:
+        count = queryset.filter(revoked=None).update(revoked=timezone.now())
+        messages.success(request, f"Revoked {count} token(s).")

@@ -4,6 +4,7 @@ service, and forward group events. Everything else lives in services and selecto
 import json
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -29,8 +30,6 @@ class FrameError(Exception):
 
 def query_int(scope: dict, name: str) -> int | None:
     """An integer query-string parameter, or None when absent or malformed."""
-    from urllib.parse import parse_qs
-
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     if not values:
         return None
@@ -211,6 +210,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_presence(self, event: dict) -> None:
         await self.send(text_data=event["text"])
+
+    async def alert_created(self, event: dict) -> None:
+        await self.send(text_data=event["text"])  # alerts show on the room page too
 
     async def chat_typing(self, event: dict) -> None:
         if event["user_id"] != self.user.pk:

@@ -64,7 +64,14 @@ class MemoryStore:
 
 class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
+        # Every socket of a connect storm enters at once: redis-py 8's default pool cap of 100
+        # would refuse the rest with "Too many connections" (DESIGN.md, trap 1).
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            decode_responses=True,
+        )
         self._prefix = f"{prefix}:presence"
 
     def _key(self, room_id: int) -> str:

@@ -42,7 +42,10 @@ class MemoryBuckets:
 
 class RedisBuckets:
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5)
+        # Sized like the channel layer's pool: redis-py 8 caps it at 100 (DESIGN.md, trap 1).
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=5, max_connections=settings.REDIS_MAX_CONNECTIONS
+        )
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
         self._prefix = prefix
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 
+from alert.groups import alert_user_group
 from chat.groups import room_group, user_group
 from chat.models import Message, ReadMarker, Room
 from chat.serializers import dumps, message_to_dict
@@ -142,6 +143,12 @@ async def room_join(*, room: Room, user: AbstractBaseUser) -> None:
     if not room.is_public:
         raise ServiceError("forbidden", "private rooms are joined through an operator")
     await room.users.aadd(user)
+    await user_sockets_join_room(user_id=user.pk, room_id=room.pk)
+
+
+async def user_sockets_join_room(*, user_id: int, room_id: int) -> None:
+    """Tell this user's open all-rooms alert feeds (/ws/alerts/) to follow a room just joined."""
+    await group_send(alert_user_group(user_id), {"type": "user.joined", "room_id": room_id})
 
 
 async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:

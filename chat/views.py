@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from alert import selectors as alert_selectors
 from chat import selectors, services
 from chat.models import Room
 
@@ -33,8 +34,10 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     room = await room_or_404(room_id)
     if not await selectors.room_is_member(room_id=room.pk, user_id=user.pk):
         raise PermissionDenied("You are not a member of this room")
-    config = {"roomId": room.pk, "username": user.get_username()}
-    return render(request, "chat/room.html", {"room": room, "config": config})
+    alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
+    config = {"roomId": room.pk, "username": user.get_username(), "alertsAfter": alerts_after}
+    context = {"room": room, "config": config, "alerts": alerts}
+    return render(request, "chat/room.html", context)
 
 
 @require_POST

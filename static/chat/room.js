@@ -31,7 +31,7 @@
     4401: "You are logged out. Reloading…",
     4403: "You are not a member of this room.",
     4404: "This room does not exist.",
-    4429: "Disconnected for sending too fast. Reconnecting…",
+    4429: "Disconnected for sending too fast.",
   };
 
   function el(tag, className, text) {
@@ -72,11 +72,12 @@
     const row = messageElement(msg);
     const mine = msg.client_id && pending.get(msg.client_id);
     if (mine) {
-      mine.element.replaceWith(row);
+      // The pending copy sits at the end; the confirmed one goes where its id belongs
+      // (another message may have been stored after it yet reached us first).
+      mine.element.remove();
       pending.delete(msg.client_id);
-    } else {
-      insertInOrder(row, msg.id);
     }
+    insertInOrder(row, msg.id);
     lastId = Math.max(lastId, msg.id);
     firstId = firstId === null ? msg.id : Math.min(firstId, msg.id);
     if (stick) log.scrollTop = log.scrollHeight;
@@ -111,6 +112,7 @@
       catchUpOverHttp(); // more than one socket page was missed
     }
     olderBox.textContent = hasOlder ? "Scroll up for older messages" : "Start of the room";
+    fillUp();
   }
 
   async function catchUpOverHttp() {
@@ -146,7 +148,11 @@
   }
 
   const handlers = {
-    history: (frame) => showHistory(frame, frame.__opening === true),
+    history: (frame) => {
+      showHistory(frame, frame.__opening === true);
+      // The socket is in the room now: others (the alerts panel) may catch up over HTTP.
+      if (frame.__opening === true) window.dispatchEvent(new CustomEvent("chat:joined"));
+    },
     message: (frame) => { showMessage(frame); typists.delete(frame.username); renderTyping(); },
     presence: showPresence,
     typing: (frame) => showTyping(frame.username),
@@ -194,7 +200,7 @@
     // Exponential backoff with jitter, capped, so a restart is not met by a stampede.
     const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " retrying in " + Math.ceil(delay / 1000) + " s");
+    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(delay / 1000) + " s");
     reconnectTimer = setTimeout(connect, delay);
   }
 
@@ -233,12 +239,21 @@
     }
   });
 
-  log.addEventListener("scroll", () => {
-    if (log.scrollTop > 40 || !hasOlder || loadingOlder || firstId === null) return;
+  function loadOlder() {
+    if (!hasOlder || loadingOlder || firstId === null) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     loadingOlder = true;
     olderBox.textContent = "Loading older messages…";
     socket.send(JSON.stringify({ type: "history", before: firstId, limit: 50 }));
+  }
+
+  // A log too short to scroll never fires "scroll": fetch older pages until it fills up.
+  function fillUp() {
+    if (log.scrollHeight <= log.clientHeight) loadOlder();
+  }
+
+  log.addEventListener("scroll", () => {
+    if (log.scrollTop <= 40) loadOlder();
   });
 
   let readSent = 0;

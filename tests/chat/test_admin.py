@@ -1,0 +1,86 @@
+"""The admin is one more entry point to the same write path: what operators do reaches sockets."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import AsyncClient
+
+from chat.models import Message
+from tests.conftest import make_room, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def operator_client() -> AsyncClient:
+    admin = await get_user_model().objects.acreate_superuser("root", password="root-pass-123")
+    client = AsyncClient()
+    await client.aforce_login(admin)
+    return client
+
+
+async def test_message_added_in_the_admin_reaches_open_sockets(open_room_socket):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice, bob])
+    socket, _, _ = await open_room_socket(bob, room)
+    client = await operator_client()
+    response = await client.post(
+        "/admin/chat/message/add/",
+        {"room": room.pk, "author": alice.pk, "body": "  from the operator  ", "client_id": ""},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stored = await Message.objects.aget()
+    assert stored.body == "from the operator" and stored.client_id is None
+    frame = await socket.recv_type("message")
+    assert (frame["id"], frame["username"], frame["body"]) == (
+        stored.pk,
+        "alice",
+        "from the operator",
+    )
+
+
+async def test_admin_refuses_a_non_member_author_and_an_empty_body():
+    alice, mallory = await make_user("alice"), await make_user("mallory")
+    room = await make_room("general", [alice])
+    client = await operator_client()
+    for author, body in ((mallory, "hi"), (alice, "   ")):
+        response = await client.post(
+            "/admin/chat/message/add/", {"room": room.pk, "author": author.pk, "body": body}
+        )
+        assert response.status_code == 200  # the form again, with errors
+        assert b"errorlist" in response.content
+    assert await Message.objects.acount() == 0
+
+
+async def test_removing_a_member_in_the_admin_closes_their_socket(open_room_socket):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice, bob])
+    socket, _, _ = await open_room_socket(bob, room)
+    client = await operator_client()
+    response = await client.post(
+        f"/admin/chat/room/{room.pk}/change/",
+        {
+            "name": room.name,
+            "users": [alice.pk],
+            "is_public": "",
+            "created_0": "2026-01-01",
+            "created_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    while True:
+        output = await socket.comm.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            break
+    assert output["code"] == 4403
+
+
+async def test_room_changelist_shows_member_and_message_counts_and_searches():
+    alice = await make_user("alice")
+    room = await make_room("needle-room", [alice])
+    await make_room("haystack", [])
+    await Message.objects.acreate(room=room, author=alice, body="x")
+    client = await operator_client()
+    page = (await client.get("/admin/chat/room/", {"q": "needle"})).content.decode()
+    assert "needle-room" in page and "haystack" not in page
+    assert 'class="field-member_count">1<' in page and 'class="field-message_count">1<' in page
+    messages = (await client.get("/admin/chat/message/", {"room__id__exact": room.pk})).content
+    assert b"needle-room" in messages

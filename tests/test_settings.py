@@ -1,0 +1,50 @@
+"""Settings come from the environment, with safe development defaults."""
+
+import os
+import subprocess
+import sys
+
+from mychannels.settings import BASE_DIR
+
+
+def settings_value(expression: str, **env: str) -> str:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
+    }
+    clean.update(env)
+    code = f"import mychannels.settings as s; print({expression})"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=clean, capture_output=True, text=True
+    )
+    return result.stdout.strip() if result.returncode == 0 else "ERROR: " + result.stderr
+
+
+def test_development_defaults_are_sqlite_and_the_in_memory_layer():
+    assert settings_value("s.DATABASES['default']['ENGINE']", DJANGO_DEBUG="1").endswith("sqlite3")
+    layer = settings_value("s.CHANNEL_LAYERS['default']['BACKEND']", DJANGO_DEBUG="1")
+    assert layer == "channels.layers.InMemoryChannelLayer"
+
+
+def test_database_url_and_redis_url_switch_to_postgres_and_redis_with_a_big_pool():
+    env = {
+        "DJANGO_DEBUG": "1",
+        "DATABASE_URL": "postgres://u@db:5432/chat",
+        "REDIS_URL": "redis://r:6379/0",
+    }
+    assert settings_value("s.DATABASES['default']['ENGINE']", **env).endswith("postgresql")
+    host = settings_value("s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]", **env)
+    assert "'max_connections': 5000" in host and "'socket_timeout': 15" in host
+
+
+def test_production_refuses_to_start_without_a_strong_secret():
+    assert "DJANGO_SECRET_KEY" in settings_value("s.DEBUG")
+    assert "DJANGO_SECRET_KEY" in settings_value("s.DEBUG", DJANGO_SECRET_KEY="short")
+    strong = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
+    assert settings_value("s.SESSION_COOKIE_SECURE", DJANGO_SECRET_KEY=strong) == "True"
+
+
+def test_trusted_origins_follow_the_allowed_hosts():
+    value = settings_value(
+        "s.CSRF_TRUSTED_ORIGINS", DJANGO_DEBUG="1", DJANGO_ALLOWED_HOSTS="chat.example.com,.x.org"
+    )
+    assert value == "['https://chat.example.com']"
