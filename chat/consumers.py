@@ -196,7 +196,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     # Group events that only forward text touch no database, so they skip the thread-pool hop
     # (close_old_connections) that channels >= 4.2 makes before every handler: one hop per
     # member per broadcast otherwise (DESIGN.md, trap 2; measured in docs/performance.md).
-    FORWARD_ONLY_EVENTS = frozenset({"chat.message", "chat.presence", "chat.typing"})
+    FORWARD_ONLY_EVENTS = frozenset(
+        {"chat.message", "chat.presence", "chat.typing", "alert.created"}
+    )
 
     async def dispatch(self, message: dict) -> None:
         if message.get("type") in self.FORWARD_ONLY_EVENTS:
