@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import report
 from bench.client import LoadClient
-from bench.scenarios import Context, Scale, run_all
+from bench.scenarios import PHASES, Context, Scale, headline, run_phase
 from bench.servers import (
     BASE_DIR,
     ServiceEnv,
@@ -74,27 +74,26 @@ def run(args: argparse.Namespace) -> dict:
             service = ServiceEnv(database_url=database_url, extra=extra)
             data = migrate_and_populate(service, scale.users(), scale.rooms())
             for system in args.systems:
+                sent = 0
                 print(f"[bench] {system} ...", file=sys.stderr, flush=True)
-                if system == "service":
-                    server = start_service(service, log_dir, server=args.server)
-                    room_ids = data["rooms"]
-                elif system == "tutorial":
-                    server = start_tutorial(log_dir)
-                    room_ids = {name: name for name in scale.rooms()}
-                else:
-                    server = start_bare(log_dir)
-                    room_ids = {name: name for name in scale.rooms()}
-                ctx = Context(server, client, room_ids, data["sessions"], scale, only=args.only)
-                try:
-                    outcome = run_all(ctx)
-                except Exception:
-                    print(server.log(), file=sys.stderr)
-                    raise
-                finally:
-                    server.stop()
+                outcome: dict = {}
+                for phase in PHASES:
+                    if args.only and not set(phase) & set(args.only):
+                        continue
+                    server, room_ids = start_system(system, service, data, scale, log_dir, args)
+                    ctx = Context(server, client, room_ids, data["sessions"], scale, only=args.only)
+                    try:
+                        run_phase(ctx, phase, outcome)
+                    except Exception:
+                        print(server.log(), file=sys.stderr)
+                        raise
+                    finally:
+                        server.stop()
+                    sent += ctx.messages_sent
+                outcome["headline"] = headline(outcome)
                 if system == "service":
                     outcome["stored"] = stored_messages(database_url)
-                    outcome["sent"] = ctx.messages_sent
+                    outcome["sent"] = sent
                 outcome["server_log_tail"] = server.log()[-1500:]
                 results["systems"][system] = outcome
                 print(f"[bench] {system}: headline {outcome['headline']}/s", file=sys.stderr)
@@ -103,6 +102,16 @@ def run(args: argparse.Namespace) -> dict:
     results["machine"]["load_after"] = os.getloadavg()
     results["seconds"] = round(time.monotonic() - started, 1)
     return results
+
+
+def start_system(system: str, service: ServiceEnv, data: dict, scale: Scale, log_dir: Path,
+                 args: argparse.Namespace) -> tuple:  # fmt: skip
+    if system == "service":
+        return start_service(service, log_dir, server=args.server), data["rooms"]
+    by_name = {name: name for name in scale.rooms()}
+    if system == "tutorial":
+        return start_tutorial(log_dir), by_name
+    return start_bare(log_dir), by_name
 
 
 def ensure_postgres_and_redis() -> None:

@@ -30,13 +30,13 @@ class Scale:
     @classmethod
     def full(cls) -> "Scale":
         return cls(
-            room100_rates=[1000, 5000, 10000, 15000, 20000, 30000, 40000],
+            room100_rates=[1000, 5000, 10000, 15000, 20000, 30000],
             room1000_rates=[10000, 20000],
             pair_rooms=250,
             pair_rates=[1000, 2000],
             storm=2000,
             idle=[1000, 10000],
-            step_seconds=2.5,
+            step_seconds=2.0,
             idle_seconds=30.0,
         )
 
@@ -273,23 +273,39 @@ def progress(name: str, result: object) -> None:
     print(f"[bench]   {name}: {result}", file=sys.stderr, flush=True)
 
 
-def run_all(ctx: Context) -> dict:
-    scale = ctx.scale
-    results: dict = {}
-    only = ctx.only or ["idle", "storm", "room100", "room1000", "pairs"]
-    if "idle" in only:
+PHASES = [["idle"], ["room100", "room1000", "pairs", "storm"]]
+
+
+def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
+    """Idle memory gets a fresh server of its own (a heap grown by the ramps would hide what
+    sockets cost); the storm runs last, as a server that falls behind on it may take a while
+    to recover."""
+    scale, only = ctx.scale, ctx.only or [name for p in PHASES for name in p]
+    wanted = [name for name in phase if name in only]
+    if "idle" in wanted:
         results["idle"] = idle_memory(ctx)
         progress("idle", results["idle"])
-    if "storm" in only:
-        results["storm"] = connect_storm(ctx)
-        progress("storm", results["storm"])
-    if "room100" in only:
+    if "room100" in wanted:
         results["room100"] = ramp(ctx, "room100", ["r100"], 100, scale.room100_rates, 100)
-    if scale.room1000_rates and "room1000" in only:
+    if scale.room1000_rates and "room1000" in wanted:
         results["room1000"] = ramp(ctx, "room1000", ["r1000"], 1000, scale.room1000_rates, 100)
-    if "pairs" in only:
+    if "pairs" in wanted:
         pairs = [f"p{i}" for i in range(scale.pair_rooms)]
         results["pairs"] = ramp(ctx, "pairs", pairs, 2, scale.pair_rates, 2)
+    if "storm" in wanted:
+        results["storm"] = connect_storm(ctx)
+        progress("storm", results["storm"])
+
+
+def headline(results: dict) -> int:
     ok = [row["deliveries_per_second"] for row in results.get("room100", []) if row["ok"]]
-    results["headline"] = max(ok) if ok else 0
+    return max(ok) if ok else 0
+
+
+def run_all(ctx: Context) -> dict:
+    """Every phase on the one running server (the smoke test's way)."""
+    results: dict = {}
+    for phase in PHASES:
+        run_phase(ctx, phase, results)
+    results["headline"] = headline(results)
     return results
