@@ -165,11 +165,11 @@ class Worker:
         lag_max = 0.0
         for k in mine:
             due = t0 + k / plan.rate
-            delay = due - time.monotonic()
-            if delay > 0:
+            lag_max = max(lag_max, time.monotonic() - due)
+            # uvloop's timers round to the millisecond and may wake early: never send before
+            # the due time, or a fast server would show a negative latency.
+            while (delay := due - time.monotonic()) > 0:  # noqa: ASYNC110 (a timer, not a flag)
                 await asyncio.sleep(delay)
-            else:
-                lag_max = max(lag_max, -delay)
             socket = self.receivers[plan.senders[k % senders][1]].socket
             body = f"{TAG}{plan.step}|{k}|{due:.6f}"
             try:
