@@ -6,7 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from alert import selectors, services
 from alert.serializers import alert_to_dict
 from chat import ratelimit
-from chat.api import MAX_ID, json_api, json_body, member_room
+from chat.api import MAX_ID, json_api, json_body, member_room, request_limit
 from chat.api_auth import ApiError, api_user, parse_int
 
 
@@ -24,6 +24,7 @@ async def room_alerts(request: HttpRequest, room_id: int) -> JsonResponse:
         raise ApiError(405, "method_not_allowed", "use POST (read alerts at /api/alerts/)")
     user, room = await member_room(request, room_id)
     data = json_body(request)
+    await request_limit(user.pk)
     if not await allow_alert(user_id=user.pk):
         raise ApiError(429, "rate_limited", "too many alerts; slow down")
     try:
@@ -41,6 +42,7 @@ async def alerts_feed(request: HttpRequest) -> JsonResponse:
     if request.method != "GET":
         raise ApiError(405, "method_not_allowed", "use GET (post to /api/rooms/<id>/alerts/)")
     user = await api_user(request)
+    await request_limit(user.pk)
     query = request.GET
     after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
     before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None

@@ -2,6 +2,7 @@
 Both only listen: they send a history frame on open, then `alert` frames as they happen."""
 
 import json
+import uuid
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -17,10 +18,12 @@ from chat.consumers import (
     CLOSE_NOT_LOGGED_IN,
     CLOSE_NOT_MEMBER,
     CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY_SOCKETS,
 )
 from chat.groups import user_group
 from chat.ratelimit import MemoryBuckets
 from chat.serializers import dumps
+from chat.socketcap import socket_admit, socket_release
 
 HISTORY_LATEST = 20
 
@@ -35,6 +38,7 @@ class AlertSocket(AsyncWebsocketConsumer):
 
     groups_joined: list[str]
     open = False
+    counted = False  # against the user's socket cap (CHAT_MAX_SOCKETS_PER_USER)
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -50,6 +54,11 @@ class AlertSocket(AsyncWebsocketConsumer):
         if close_code:
             await self.close(close_code)
             return
+        self.conn_id = uuid.uuid4().hex
+        if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
+            await self.close(CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.counted = True
         # The user's groups first, so that a join or leave from now on reaches this socket
         # before it reads which rooms to follow.
         for group in [user_group(self.user.pk), *self.user_groups()]:
@@ -85,6 +94,9 @@ class AlertSocket(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.open = False
+        if self.counted:
+            self.counted = False
+            await socket_release(user_id=self.user.pk, conn_id=self.conn_id)
         for group in list(self.groups_joined):
             await self.leave(group)
 
@@ -113,7 +125,7 @@ class AlertSocket(AsyncWebsocketConsumer):
             try:
                 if not isinstance(json.loads(text_data), dict):
                     code, detail = "bad_frame", "the frame must be a JSON object"
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: "[[[[...]]]]"
                 code, detail = "bad_json", "the frame is not valid JSON"
         return {"type": "error", "code": code, "detail": detail}
 

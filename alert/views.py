@@ -13,7 +13,7 @@ from alert import feeds, selectors, services
 from alert.api import allow_alert
 from chat import selectors as chat_selectors
 from chat.tokens import token_create, token_revoke
-from chat.views import room_or_404
+from chat.views import room_or_404, too_many_requests
 
 PAGE_SIZE = 50
 MAX_ID = 2**63 - 1
@@ -60,6 +60,8 @@ async def feed_page(request: HttpRequest) -> HttpResponse:
 @login_required
 async def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
     """The room page's alert form when JavaScript is off (with it, the page uses the API)."""
+    if refused := await too_many_requests(request):
+        return refused
     user = await request.auser()
     room = await room_or_404(room_id)
     if not await chat_selectors.room_is_member(room_id=room.pk, user_id=user.pk):
@@ -101,6 +103,8 @@ async def settings_page(request: HttpRequest) -> HttpResponse:
 @login_required
 async def token_new(request: HttpRequest) -> HttpResponse:
     """Creates a token and shows it on this one response; it is never stored or shown again."""
+    if refused := await too_many_requests(request):
+        return refused
     user = await request.auser()
     name = request.POST.get("name", "").strip()
     if len(name) > 60:
@@ -117,6 +121,8 @@ async def token_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 async def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    if refused := await too_many_requests(request):
+        return refused
     user = await request.auser()
     if await token_revoke(user=user, token_id=token_id):
         messages.success(request, "The token is revoked; requests with it now get 401.")
@@ -128,6 +134,8 @@ async def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse
 @require_POST
 @login_required
 async def feed_rotate(request: HttpRequest) -> HttpResponse:
+    if refused := await too_many_requests(request):
+        return refused
     user = await request.auser()
     await sync_to_async(feeds.feed_key_rotate)(user=user)
     messages.success(request, "Your feed has a new secret address; the old one no longer works.")

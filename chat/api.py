@@ -37,7 +37,7 @@ def json_api(
 def json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[...]]]]"
         raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid", "the request body must be a JSON object")
@@ -60,6 +60,11 @@ async def rate_limit(user_id: int) -> None:
         raise ApiError(429, "rate_limited", "too many messages; slow down")
 
 
+async def request_limit(user_id: int) -> None:
+    if not await ratelimit.allow_request(user_id=user_id):
+        raise ApiError(429, "rate_limited", "too many requests; slow down")
+
+
 @json_api
 async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
     if request.method == "GET":
@@ -70,7 +75,8 @@ async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
 
 
 async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
-    _, room = await member_room(request, room_id)
+    user, room = await member_room(request, room_id)
+    await request_limit(user.pk)
     query = request.GET
     after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
     before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None
@@ -90,11 +96,13 @@ async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
 async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
     user, room = await member_room(request, room_id)
     data = json_body(request)
+    await request_limit(user.pk)
     await rate_limit(user.pk)
     try:
         result = await services.message_create(
             room=room, author=user, body=data.get("body"), client_id=data.get("client_id")
         )
     except services.ServiceError as error:
-        raise ApiError(400, error.code, error.detail) from error
+        status = 503 if error.code == "unavailable" else 400
+        raise ApiError(status, error.code, error.detail) from error
     return JsonResponse(message_to_dict(result.message), status=201 if result.created else 200)

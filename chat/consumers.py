@@ -8,15 +8,18 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from chat import ratelimit, selectors, services
 from chat.groups import room_group, user_group
 from chat.presence import tracker
 from chat.serializers import dumps, message_to_dict
+from chat.socketcap import socket_admit, socket_release
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_MEMBER = 4403
 CLOSE_NO_ROOM = 4404
+CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_FLOODING = 4429
 CLOSE_TOO_BIG = 1009
 
@@ -91,6 +94,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if not await selectors.room_is_member(room_id=self.room_id, user_id=self.user.pk):
             self.room = None
             return CLOSE_NOT_MEMBER
+        if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
+            self.room = None  # not counted, nothing to release
+            return CLOSE_TOO_MANY_SOCKETS
         return None
 
     async def _send_opening_history(self) -> None:
@@ -108,6 +114,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.room is None:
             return
+        await socket_release(user_id=self.user.pk, conn_id=self.conn_id)
         await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await tracker().leave(self.room_id, self.conn_id, self.user.pk, self.user.get_username())
@@ -123,11 +130,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close_with(CLOSE_TOO_BIG)
             return
         try:
+            if not await self._within_limit(ratelimit.allow_request):
+                return
             await self.receive_json(self._parse(text_data))
         except FrameError as error:
             await self.send_error(error.code, error.detail)
         except services.ServiceError as error:
             await self.send_error(error.code, error.detail)
+        except DatabaseError:  # a history page or read marker while the database is away
+            await self.send_error("unavailable", "the database is unavailable; try again")
 
     def _parse(self, text_data: str | None) -> dict:
         if text_data is None:
@@ -136,6 +147,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             content = json.loads(text_data)
         except ValueError:
             raise FrameError("bad_json", "the frame is not valid JSON") from None
+        except RecursionError:  # "[[[[...]]]]" fits in 64 KiB and breaks the parser's stack
+            raise FrameError("bad_json", "the frame is nested too deeply") from None
         if not isinstance(content, dict):
             raise FrameError("bad_frame", "the frame must be a JSON object")
         return content
@@ -151,11 +164,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
             raise FrameError("unknown_type", f"unknown frame type: {str(frame_type)[:40]!r}")
+        if frame_type != "message":  # messages have a limit of their own, checked there
+            self.flood_strikes = 0
         await handler(content)
 
     async def on_message(self, content: dict) -> None:
-        if not await ratelimit.allow_message(user_id=self.user.pk):
-            await self._flood_strike()
+        if not await self._within_limit(ratelimit.allow_message):
             return
         self.flood_strikes = 0
         await services.message_create(
@@ -164,6 +178,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             body=content.get("body"),
             client_id=content.get("client_id"),
         )
+
+    async def _within_limit(self, allow: Any) -> bool:
+        """Take a token; over the limit, answer rate_limited (FrameError) or, after too many
+        refusals in a row, close 4429 and return False. A frame that is taken resets the
+        count (its handler does)."""
+        if await allow(user_id=self.user.pk):
+            return True
+        await self._flood_strike()
+        return False
 
     async def _flood_strike(self) -> None:
         self.flood_strikes += 1

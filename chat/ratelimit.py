@@ -4,12 +4,16 @@ On Redis the bucket lives in Redis (one atomic script call), so the limit holds 
 server processes; without Redis it lives in this process, which is all there is then.
 """
 
+import logging
 import time
 
+import redis
 from django.conf import settings
 from redis import asyncio as aioredis
 
 from chat.loopcache import PerLoop
+
+logger = logging.getLogger(__name__)
 
 # KEYS[1] bucket; ARGV: rate/s, burst, now (s), cost. Returns 1 when allowed.
 _TOKEN_BUCKET_LUA = """
@@ -48,11 +52,24 @@ class RedisBuckets:
         )
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
         self._prefix = prefix
+        # While Redis is away, limits still hold, per process: failing closed would cut every
+        # socket off over an outage, failing open would leave the database unprotected.
+        self._fallback = MemoryBuckets()
+        self._redis_down = False
 
     async def take(self, key: str, rate: float, burst: int) -> bool:
-        allowed = await self._script(
-            keys=[f"{self._prefix}:rl:{key}"], args=[rate, burst, time.time(), 1]
-        )
+        try:
+            allowed = await self._script(
+                keys=[f"{self._prefix}:rl:{key}"], args=[rate, burst, time.time(), 1]
+            )
+        except redis.RedisError as error:
+            if not self._redis_down:
+                logger.warning("flood control: Redis unavailable (%s); limiting per process", error)
+                self._redis_down = True
+            return await self._fallback.take(key, rate, burst)
+        if self._redis_down:
+            logger.warning("flood control: Redis is back")
+            self._redis_down = False
         return bool(allowed)
 
 
@@ -72,4 +89,13 @@ async def allow_message(*, user_id: int) -> bool:
     """Whether this user may send one more message now (3/s sustained, bursts of 20)."""
     return await buckets().take(
         f"msg:{user_id}", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
+    )
+
+
+async def allow_request(*, user_id: int) -> bool:
+    """Whether this user may make one more request of any kind: every socket frame (messages
+    included), HTTP reads, joining and leaving (20/s sustained, bursts of 100). Bad frames
+    count too: answering garbage is work."""
+    return await buckets().take(
+        f"req:{user_id}", settings.CHAT_REQUEST_RATE_PER_SECOND, settings.CHAT_REQUEST_BURST
     )

@@ -2,6 +2,7 @@
 services talk to the channel layer: the consumer, the API, the admin and the management
 commands all call these, so a message from a bot looks exactly like one typed in a browser."""
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,12 +10,14 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from alert.groups import alert_user_group
 from chat.groups import room_group, user_group
 from chat.models import Message, ReadMarker, Room
 from chat.serializers import dumps, message_to_dict
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -32,9 +35,21 @@ class MessageResult:
     created: bool
 
 
+def storable_text(value: str) -> bool:
+    """Text PostgreSQL can store and UTF-8 can carry: no NUL, no lone surrogate (JSON's
+    "\\u0000" and "\\ud800" escapes produce both)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_body(body: Any) -> str:
-    if not isinstance(body, str):
-        raise ServiceError("invalid", "body must be a string")
+    if not isinstance(body, str) or not storable_text(body):
+        raise ServiceError("invalid", "body must be a string of text")
     body = body.strip()
     if not body:
         raise ServiceError("invalid", "body must not be empty")
@@ -48,7 +63,7 @@ def clean_body(body: Any) -> str:
 def clean_client_id(client_id: Any) -> str | None:
     if client_id is None or client_id == "":
         return None
-    if not isinstance(client_id, str) or len(client_id) > 64:
+    if not isinstance(client_id, str) or len(client_id) > 64 or not storable_text(client_id):
         raise ServiceError("invalid", "client_id must be a string of at most 64 characters")
     return client_id
 
@@ -115,7 +130,15 @@ async def message_create(
     """
     body = clean_body(body)
     client_id = clean_client_id(client_id)
-    message, created, deferred = await sync_to_async(_store_message)(room, author, body, client_id)
+    try:
+        message, created, deferred = await sync_to_async(_store_message)(
+            room, author, body, client_id
+        )
+    except DatabaseError:
+        # Nothing was stored, so nothing is broadcast; the sender may resend (with the same
+        # client_id, a resend can never store the message twice).
+        logger.exception("storing a message in room %s failed", room.pk)
+        raise ServiceError("unavailable", "the message was not stored; send it again") from None
     if created and not deferred:
         await broadcast_message(message)
     return MessageResult(message=message, created=created)

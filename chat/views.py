@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from alert import selectors as alert_selectors
-from chat import selectors, services
+from chat import ratelimit, selectors, services
 from chat.models import Room
 
 
@@ -40,9 +40,18 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     return render(request, "chat/room.html", context)
 
 
+async def too_many_requests(request: HttpRequest) -> HttpResponse | None:
+    user = await request.auser()
+    if await ratelimit.allow_request(user_id=user.pk):
+        return None
+    return HttpResponse("Too many requests; slow down.", status=429, content_type="text/plain")
+
+
 @require_POST
 @login_required
 async def room_join(request: HttpRequest, room_id: int) -> HttpResponse:
+    if refused := await too_many_requests(request):
+        return refused
     room = await room_or_404(room_id)
     try:
         await services.room_join(room=room, user=await request.auser())
@@ -54,6 +63,8 @@ async def room_join(request: HttpRequest, room_id: int) -> HttpResponse:
 @require_POST
 @login_required
 async def room_leave(request: HttpRequest, room_id: int) -> HttpResponse:
+    if refused := await too_many_requests(request):
+        return refused
     room = await room_or_404(room_id)
     await services.room_leave(room=room, user=await request.auser())
     return redirect("chat:index")

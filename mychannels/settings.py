@@ -61,6 +61,7 @@ def trusted_origins(hosts: list[str]) -> list[str]:
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", []) or trusted_origins(ALLOWED_HOSTS)
 
 INSTALLED_APPS = [
+    "mychannels",  # its `runserver` is Daphne's with the frame limits answered 1009
     "daphne",  # makes `runserver` the Daphne ASGI server
     "django.contrib.admin",
     "django.contrib.auth",
@@ -240,13 +241,27 @@ CHAT_PAGE_MAX = 100
 # Flood control per user across all their tabs: sustained rate and burst.
 CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "3"))
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
+# Every request of a user (socket frames of any type, HTTP reads, joins and leaves), per user
+# across tabs and processes: generous enough for a reader of a busy room (a read frame per
+# message shown) and for catching up over HTTP (pages of 100), not for a flood.
+CHAT_REQUEST_RATE_PER_SECOND = float(os.environ.get("CHAT_REQUEST_RATE_PER_SECOND", "20"))
+CHAT_REQUEST_BURST = env_int("CHAT_REQUEST_BURST", 100)
 # Rejected frames in a row (while limited) before the socket is closed with 4429.
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
+# Open sockets per user across tabs and processes; the next one is closed with 4409.
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 # Frames larger than this are refused before they are parsed.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
+# ...and by the server itself, before it buffers them: Daphne accepts 1 MiB by default
+# (DESIGN.md, trap 7). `manage.py runserver` and `python -m mychannels.serve` (Daphne's
+# command line) read these and close 1009 past them (mychannels/server.py).
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = CHAT_MAX_FRAME_BYTES
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = CHAT_MAX_FRAME_BYTES
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Load balancers probe the processes directly over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -130,7 +130,7 @@ def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) 
         [
             sys.executable,
             "-m",
-            "daphne",
+            "mychannels.serve",  # Daphne with the contract's frame limits (docs/security.md)
             "-b",
             "127.0.0.1",
             "-p",

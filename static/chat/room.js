@@ -31,6 +31,7 @@
     4401: "You are logged out. Reloading…",
     4403: "You are not a member of this room.",
     4404: "This room does not exist.",
+    4409: "Too many open tabs.",
     4429: "Disconnected for sending too fast.",
   };
 

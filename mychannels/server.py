@@ -1,0 +1,25 @@
+"""Daphne, with oversized WebSocket frames refused by the protocol layer and answered 1009.
+
+Daphne hands its frame limits to autobahn, which checks a frame's length in its header and
+stops reading the payload, so nothing past the limit is ever buffered (DESIGN.md, trap 7).
+Autobahn's default for a refused frame is to drop the TCP connection (`failByDrop`), which a
+browser reports as 1006; here it sends the 1009 close frame the contract promises instead.
+The hook is Daphne's own `ready_callable`, run once the factories exist, before the first
+connection (protocol instances copy their options from the factory when they connect).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from daphne.server import Server
+
+
+class ChatServer(Server):
+    def __init__(self, *args: Any, ready_callable: Callable[[], Any] | None = None, **kwargs):
+        self._then_ready = ready_callable
+        super().__init__(*args, ready_callable=self._factories_ready, **kwargs)
+
+    def _factories_ready(self) -> None:
+        self.ws_factory.setProtocolOptions(failByDrop=False)
+        if self._then_ready is not None:
+            self._then_ready()
