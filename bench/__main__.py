@@ -125,7 +125,10 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=SYSTEMS, choices=SYSTEMS)
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
     parser.add_argument(
-        "--layer", default="", choices=["", "core", "pubsub"], help="the service's channel layer"
+        "--layer",
+        default="pubsub",
+        choices=["", "core", "pubsub"],
+        help="the service's channel layer ('' for the settings' default)",
     )
     parser.add_argument("--only", nargs="+", default=[], help="run only these scenarios")
     parser.add_argument("--workers", type=int, default=1, help="load client processes")
