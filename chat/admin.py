@@ -1,9 +1,12 @@
 """The operator's view. Messages added here go through the same service as the browser's,
 so they are broadcast to open sockets like any other (after the admin's transaction commits)."""
 
+from functools import partial
+
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -41,16 +44,18 @@ class RoomAdmin(admin.ModelAdmin):
         before = set(form.instance.users.values_list("pk", flat=True)) if change else set()
         super().save_related(request, form, formsets, change)
         after = set(form.instance.users.values_list("pk", flat=True))
+        room_id = form.instance.pk
+        # After the admin's transaction commits, so that a socket reconnecting at once (or a
+        # room list recounting) sees the new membership.
         for user_id in before - after:
             # A member removed here is cut off from the room at once.
-            async_to_sync(services.user_sockets_leave_room)(
-                user_id=user_id, room_id=form.instance.pk
-            )
+            leave = async_to_sync(services.user_sockets_leave_room)
+            transaction.on_commit(partial(leave, user_id=user_id, room_id=room_id))
         for user_id in after - before:
-            # A member added here sees the room's alerts in an already open alert feed.
-            async_to_sync(services.user_sockets_join_room)(
-                user_id=user_id, room_id=form.instance.pk
-            )
+            # A member added here sees the room's alerts in an already open alert feed and its
+            # unread count on open room lists.
+            join = async_to_sync(services.user_sockets_join_room)
+            transaction.on_commit(partial(join, user_id=user_id, room_id=room_id))
 
 
 class MessageAdminForm(forms.ModelForm):

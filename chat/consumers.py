@@ -2,16 +2,17 @@
 service, and forward group events. Everything else lives in services and selectors."""
 
 import json
+import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
 from chat import ratelimit, selectors, services
-from chat.groups import room_group, user_group
+from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
 from chat.presence import tracker
 from chat.serializers import dumps, message_to_dict
 from chat.socketcap import socket_admit, socket_release
@@ -22,6 +23,9 @@ CLOSE_NO_ROOM = 4404
 CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_FLOODING = 4429
 CLOSE_TOO_BIG = 1009
+# Typing frames closer together than this are dropped: room.js sends one per 2.5 s, and a
+# hostile client must not make the server fan out a broadcast per frame.
+TYPING_MIN_INTERVAL_SECONDS = 1.0
 
 
 class FrameError(Exception):
@@ -52,6 +56,25 @@ def int_field(content: dict, name: str, *, required: bool, low: int, high: int) 
     return value
 
 
+def parse_frame(text_data: str | None) -> dict:
+    """A client frame as a JSON object, or a FrameError saying what is wrong with it."""
+    if text_data is None:
+        raise FrameError("bad_frame", "binary frames are not accepted; send JSON text")
+    try:
+        content = json.loads(text_data)
+    except ValueError:
+        raise FrameError("bad_json", "the frame is not valid JSON") from None
+    except RecursionError:  # "[[[[...]]]]" fits in 64 KiB and breaks the parser's stack
+        raise FrameError("bad_json", "the frame is nested too deeply") from None
+    if not isinstance(content, dict):
+        raise FrameError("bad_frame", "the frame must be a JSON object")
+    return content
+
+
+def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
+    return len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+
+
 def history_frame(page: selectors.MessagePage) -> dict[str, Any]:
     return {
         "type": "history",
@@ -63,6 +86,8 @@ def history_frame(page: selectors.MessagePage) -> dict[str, Any]:
 class RoomConsumer(AsyncJsonWebsocketConsumer):
     room = None  # set once the socket has joined the room, cleared when it leaves
     taking_frames = False
+    presence_version = -1  # newest presence version sent: older broadcasts are stale
+    last_typing = 0.0
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
@@ -81,8 +106,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         # and arrives after the history frame (clients drop ids they have already seen).
         await self._send_opening_history()
         await tracker().enter(self.room_id, self.conn_id, self.user.pk, self.user.get_username())
-        usernames = await tracker().usernames(self.room_id)
-        await self.send_json(services.presence_frame(room_id=self.room_id, usernames=usernames))
+        presence = await tracker().snapshot(self.room_id)
+        self.presence_version = max(self.presence_version, presence.version)
+        frame = services.presence_frame(room_id=self.room_id, usernames=presence.usernames)
+        await self.send_json(frame)
         self.taking_frames = True
 
     async def _refusal(self) -> int | None:
@@ -125,33 +152,19 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.taking_frames:
             return  # refused or closing: nothing is taken
-        frame_size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if frame_size > settings.CHAT_MAX_FRAME_BYTES:
+        if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
             await self.close_with(CLOSE_TOO_BIG)
             return
         try:
             if not await self._within_limit(ratelimit.allow_request):
                 return
-            await self.receive_json(self._parse(text_data))
+            await self.receive_json(parse_frame(text_data))
         except FrameError as error:
             await self.send_error(error.code, error.detail)
         except services.ServiceError as error:
             await self.send_error(error.code, error.detail)
         except DatabaseError:  # a history page or read marker while the database is away
             await self.send_error("unavailable", "the database is unavailable; try again")
-
-    def _parse(self, text_data: str | None) -> dict:
-        if text_data is None:
-            raise FrameError("bad_frame", "binary frames are not accepted; send JSON text")
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            raise FrameError("bad_json", "the frame is not valid JSON") from None
-        except RecursionError:  # "[[[[...]]]]" fits in 64 KiB and breaks the parser's stack
-            raise FrameError("bad_json", "the frame is nested too deeply") from None
-        if not isinstance(content, dict):
-            raise FrameError("bad_frame", "the frame must be a JSON object")
-        return content
 
     async def receive_json(self, content: dict, **kwargs: Any) -> None:
         handlers = {
@@ -196,6 +209,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         raise FrameError("rate_limited", "too many messages; slow down")
 
     async def on_typing(self, content: dict) -> None:
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_MIN_INTERVAL_SECONDS:
+            return  # best effort by nature: the earlier frame already told the room
+        self.last_typing = now
         await services.typing_notify(room_id=self.room_id, user=self.user)
 
     async def on_history(self, content: dict) -> None:
@@ -234,7 +251,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def chat_presence(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
+        # Broadcasts from several processes may arrive out of order: the newest one wins.
+        version = event.get("version", 0)
+        if version >= self.presence_version:
+            self.presence_version = version
+            await self.send(text_data=event["text"])
 
     async def alert_created(self, event: dict) -> None:
         await self.send(text_data=event["text"])  # alerts show on the room page too
@@ -254,3 +275,124 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def user_removed(self, event: dict) -> None:
         if event["room_id"] == self.room_id:
             await self.close_with(CLOSE_NOT_MEMBER)
+
+
+class RoomListConsumer(AsyncWebsocketConsumer):
+    """`/ws/rooms/`: the unread count of each of the user's rooms, live, for the `/` page
+    (docs/live-state.md). It hears where new messages are, never what they say, and only
+    for rooms the user belongs to; it takes no frames from the client."""
+
+    listening = False  # in its groups (disconnect leaves them)
+    taking_frames = False
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.counts: dict[int, selectors.UnreadState] = {}
+        self.subscribed: set[int] = set()  # rooms whose activity group this socket is in
+        self.bad_frames = 0
+        await self.accept()
+        if not self.user.is_authenticated:
+            await self.close(CLOSE_NOT_LOGGED_IN)
+            return
+        self.conn_id = uuid.uuid4().hex
+        # Counted against the same per-user socket cap as room sockets.
+        if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
+            await self.close(CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.listening = True
+        # Joined before counting, like the room socket before its history: a message
+        # posted meanwhile is either in the count or arrives after it, and `latest_id`
+        # tells which.
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        await self.channel_layer.group_add(user_rooms_group(self.user.pk), self.channel_name)
+        for room_id in await selectors.room_ids_of_user(user_id=self.user.pk):
+            await self._subscribe(room_id)
+        for state in await selectors.unread_states(user_id=self.user.pk):
+            self.counts[state.room_id] = state
+        rooms = [{"room_id": s.room_id, "unread": s.unread} for s in self.counts.values()]
+        await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
+        self.taking_frames = True
+
+    async def disconnect(self, code: int) -> None:
+        if not self.listening:
+            return
+        self.listening = False
+        await socket_release(user_id=self.user.pk, conn_id=self.conn_id)
+        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await self.channel_layer.group_discard(user_rooms_group(self.user.pk), self.channel_name)
+        for room_id in list(self.subscribed):
+            await self._unsubscribe(room_id)
+
+    async def _subscribe(self, room_id: int) -> None:
+        self.subscribed.add(room_id)
+        await self.channel_layer.group_add(room_activity_group(room_id), self.channel_name)
+
+    async def _unsubscribe(self, room_id: int) -> None:
+        self.subscribed.discard(room_id)
+        await self.channel_layer.group_discard(room_activity_group(room_id), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.taking_frames:
+            return
+        if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
+            await self._close(CLOSE_TOO_BIG)
+            return
+        self.bad_frames += 1
+        if self.bad_frames > settings.CHAT_FLOOD_CLOSE_AFTER:
+            await self._close(CLOSE_FLOODING)
+            return
+        try:
+            parse_frame(text_data)
+            error = FrameError("unknown_type", "this socket takes no frames; it only sends")
+        except FrameError as bad_frame:
+            error = bad_frame
+        frame = {"type": "error", "code": error.code, "detail": error.detail}
+        await self.send(text_data=dumps(frame))
+
+    async def _close(self, code: int) -> None:
+        self.taking_frames = False
+        await self.close(code)
+
+    async def _send_count(self, state: selectors.UnreadState) -> None:
+        frame = {"type": "unread", "room_id": state.room_id, "unread": state.unread}
+        await self.send(text_data=dumps(frame))
+
+    async def _recount(self, room_id: int) -> None:
+        states = await selectors.unread_states(user_id=self.user.pk, room_id=room_id)
+        if not states:  # not a member (any more): hear nothing of the room
+            await self._unsubscribe(room_id)
+            self.counts.pop(room_id, None)
+            return
+        before = self.counts.get(room_id)
+        self.counts[room_id] = states[0]
+        if before is None or before.unread != states[0].unread:
+            await self._send_count(states[0])
+
+    # Group events.
+    async def rooms_message(self, event: dict) -> None:
+        state = self.counts.get(event["room_id"])
+        if state is None or event["id"] <= state.latest_id:
+            return  # not (or no longer) our room, or already in the count
+        counts = event["author_id"] != self.user.pk and event["id"] > state.last_read_id
+        state = state.after_message(event["id"], counts=counts)
+        self.counts[state.room_id] = state
+        if counts:
+            await self._send_count(state)
+
+    async def rooms_read(self, event: dict) -> None:
+        if event["room_id"] in self.counts:
+            await self._recount(event["room_id"])
+
+    async def rooms_joined(self, event: dict) -> None:
+        # Subscribing twice is harmless; missing a room joined while this socket opened is not.
+        await self._subscribe(event["room_id"])
+        await self._recount(event["room_id"])
+
+    async def user_removed(self, event: dict) -> None:
+        room_id = event["room_id"]
+        await self._unsubscribe(room_id)
+        if self.counts.pop(room_id, None) is not None:
+            await self.send(text_data=dumps({"type": "room_left", "room_id": room_id}))
+
+    async def user_logout(self, event: dict) -> None:
+        await self._close(CLOSE_NOT_LOGGED_IN)

@@ -46,9 +46,13 @@ class MemoryBuckets:
 
 class RedisBuckets:
     def __init__(self, url: str, prefix: str) -> None:
-        # Sized like the channel layer's pool: redis-py 8 caps it at 100 (DESIGN.md, trap 1).
+        # Sized and retried like the channel layer's pool: redis-py 8 caps it at 100
+        # (DESIGN.md, trap 1) and does not retry on a connection that died with Redis.
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=5, max_connections=settings.REDIS_MAX_CONNECTIONS
+            url,
+            socket_timeout=5,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            retry=settings.REDIS_RETRY,
         )
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
         self._prefix = prefix

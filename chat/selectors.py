@@ -1,9 +1,9 @@
 """Reads: every query the views, the API and the consumers need, async."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from chat.models import Message, ReadMarker, Room
@@ -91,3 +91,43 @@ async def unread_count(*, room_id: int, user_id: int) -> int:
         .exclude(author_id=user_id)
         .acount()
     )
+
+
+@dataclass(frozen=True)
+class UnreadState:
+    """A room's unread count for one user, as of message `latest_id`."""
+
+    room_id: int
+    unread: int
+    latest_id: int
+    last_read_id: int
+
+    def after_message(self, message_id: int, *, counts: bool) -> "UnreadState":
+        return replace(self, unread=self.unread + counts, latest_id=message_id)
+
+
+async def room_ids_of_user(*, user_id: int) -> list[int]:
+    through = Room.users.through.objects.filter(user_id=user_id)
+    return [room_id async for room_id in through.values_list("room_id", flat=True)]
+
+
+async def unread_states(*, user_id: int, room_id: int | None = None) -> list[UnreadState]:
+    """Unread counts of the user's rooms (or one of them), each with the newest message id it
+    covers, read in one statement so that the count and `latest_id` agree."""
+    last_read = ReadMarker.objects.filter(room=OuterRef("pk"), user_id=user_id)
+    queryset = Room.objects.filter(users__id=user_id)
+    if room_id is not None:
+        queryset = queryset.filter(pk=room_id)
+    rows = (
+        queryset.annotate(last_read=Coalesce(Subquery(last_read.values("last_read_id")[:1]), 0))
+        .annotate(
+            unread=Count(
+                "messages",
+                filter=Q(messages__id__gt=F("last_read")) & ~Q(messages__author_id=user_id),
+            ),
+            latest_id=Coalesce(Max("messages__id"), 0),
+        )
+        .order_by("name")
+        .values_list("pk", "unread", "latest_id", "last_read")
+    )
+    return [UnreadState(*row) async for row in rows]

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from alert.groups import alert_user_group
-from chat.groups import room_group, user_group
+from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
 from chat.models import Message, ReadMarker, Room
 from chat.serializers import dumps, message_to_dict
 
@@ -77,8 +77,19 @@ def message_event(message: Message) -> dict[str, Any]:
     return {"type": "chat.message", "id": message.id, "text": dumps(frame)}
 
 
+def message_activity_event(message: Message) -> dict[str, Any]:
+    """What room-list sockets hear of a message: where and by whom, never the body."""
+    return {
+        "type": "rooms.message",
+        "room_id": message.room_id,
+        "id": message.id,
+        "author_id": message.author_id,
+    }
+
+
 async def broadcast_message(message: Message) -> None:
     await group_send(room_group(message.room_id), message_event(message))
+    await group_send(room_activity_group(message.room_id), message_activity_event(message))
 
 
 def _store_message(
@@ -98,6 +109,10 @@ def _store_message(
             return earlier, False, False
     try:
         with transaction.atomic():
+            # One writer per room at a time: ids are then committed in id order within a room,
+            # so a client that has seen id N and asks for `after=N` can never miss a smaller id
+            # that was still uncommitted when N was broadcast.
+            Room.objects.select_for_update().filter(pk=room.pk).values_list("pk").first()
             message = Message.objects.create(
                 room=room, author=author, body=body, client_id=client_id
             )
@@ -152,14 +167,24 @@ async def typing_notify(*, room_id: int, user: AbstractBaseUser) -> None:
 
 
 async def room_mark_read(*, room_id: int, user: AbstractBaseUser, message_id: int) -> int:
-    """Move the user's read marker forward (never back). Returns the marker's position."""
+    """Move the user's read marker forward (never back) to a message of this room, and tell
+    the user's room-list sockets. Returns the marker's position."""
+    if not await Message.objects.filter(room_id=room_id, pk=message_id).aexists():
+        # An id from another room or the future would mark messages not yet written as read.
+        raise ServiceError("invalid", "'id' is not a message of this room")
     marker, _ = await ReadMarker.objects.aget_or_create(room_id=room_id, user=user)
-    if message_id > marker.last_read_id:
-        await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
-            last_read_id=message_id
-        )
-        marker.last_read_id = message_id
-    return marker.last_read_id
+    if message_id <= marker.last_read_id:
+        return marker.last_read_id
+    moved = await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
+        last_read_id=message_id
+    )
+    if not moved:  # another tab moved it further meanwhile
+        return await ReadMarker.objects.values_list("last_read_id", flat=True).aget(pk=marker.pk)
+    await group_send(
+        user_rooms_group(user.pk),
+        {"type": "rooms.read", "room_id": room_id, "last_read_id": message_id},
+    )
+    return message_id
 
 
 async def room_join(*, room: Room, user: AbstractBaseUser) -> None:
@@ -170,8 +195,10 @@ async def room_join(*, room: Room, user: AbstractBaseUser) -> None:
 
 
 async def user_sockets_join_room(*, user_id: int, room_id: int) -> None:
-    """Tell this user's open all-rooms alert feeds (/ws/alerts/) to follow a room just joined."""
+    """Tell this user's open all-rooms alert feeds (/ws/alerts/) to follow a room just joined,
+    and their open room lists (/ws/rooms/) to count it."""
     await group_send(alert_user_group(user_id), {"type": "user.joined", "room_id": room_id})
+    await group_send(user_rooms_group(user_id), {"type": "rooms.joined", "room_id": room_id})
 
 
 async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
@@ -180,12 +207,14 @@ async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
 
 
 async def user_sockets_leave_room(*, user_id: int, room_id: int) -> None:
-    """Close this user's open sockets in a room they no longer belong to."""
+    """Close this user's open sockets in a room they no longer belong to (their room lists
+    stop counting it too: they are in the same per-user group)."""
     await group_send(user_group(user_id), {"type": "user.removed", "room_id": room_id})
 
 
 async def user_sockets_close(*, user_id: int) -> None:
-    """Close every open socket of a user (after logging out or a password change)."""
+    """Close every open socket of a user (after logging out or a password change): room
+    sockets and room lists alike."""
     await group_send(user_group(user_id), {"type": "user.logout"})
 
 
@@ -197,6 +226,7 @@ async def presence_broadcast(*, room_id: int) -> None:
     """Tell the room who is in it now (called, coalesced, by the presence tracker)."""
     from chat.presence import tracker
 
-    usernames = await tracker().usernames(room_id)
-    frame = presence_frame(room_id=room_id, usernames=usernames)
-    await group_send(room_group(room_id), {"type": "chat.presence", "text": dumps(frame)})
+    snapshot = await tracker().snapshot(room_id)
+    frame = presence_frame(room_id=room_id, usernames=snapshot.usernames)
+    event = {"type": "chat.presence", "version": snapshot.version, "text": dumps(frame)}
+    await group_send(room_group(room_id), event)

@@ -58,7 +58,10 @@ class RedisSockets:
         # Sized like the channel layer's pool: redis-py 8 caps it at 100 (DESIGN.md, trap 1),
         # and every socket of a connect storm is admitted here.
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=5, max_connections=settings.REDIS_MAX_CONNECTIONS
+            url,
+            socket_timeout=5,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            retry=settings.REDIS_RETRY,  # a restarted Redis leaves every pooled connection dead
         )
         self._admit = self._redis.register_script(_ADMIT_LUA)
         self._prefix = f"{prefix}:sockets"

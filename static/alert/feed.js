@@ -4,6 +4,14 @@
 (function () {
   "use strict";
 
+  // Logging out from this very page closes its sockets (4401) while the logout POST is still
+  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
+  function reloadUnlessLeaving() {
+    setTimeout(() => location.reload(), leaving ? 3000 : 0);
+  }
+
   const config = JSON.parse(document.getElementById("alerts-config").textContent);
   const list = document.getElementById("alerts");
   const stateBadge = document.getElementById("conn-state");
@@ -90,7 +98,7 @@
       }
     });
     socket.addEventListener("close", (event) => {
-      if (event.code === 4401) { stopped = true; setState("closed", "logged out"); location.reload(); return; }
+      if (event.code === 4401) { stopped = true; setState("closed", "logged out"); reloadUnlessLeaving(); return; }
       if (stopped) return;
       // Exponential backoff with jitter, capped, so a restart is not met by a stampede.
       const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);

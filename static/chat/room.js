@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // Logging out from this very page closes its sockets (4401) while the logout POST is still
+  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
+  let leaving = false;
+  window.addEventListener("beforeunload", () => { leaving = true; });
+  function reloadUnlessLeaving() {
+    setTimeout(() => location.reload(), leaving ? 3000 : 0);
+  }
+
   const config = JSON.parse(document.getElementById("room-config").textContent);
   const log = document.getElementById("log");
   const olderBox = document.getElementById("older");
@@ -190,7 +198,7 @@
   function onClose(code) {
     socket = null;
     loadingOlder = false;
-    if (code === 4401) { setState("closed", "logged out"); stopped = true; location.reload(); return; }
+    if (code === 4401) { setState("closed", "logged out"); stopped = true; reloadUnlessLeaving(); return; }
     if (code === 4403 || code === 4404) {
       stopped = true;
       setState("closed", CLOSE_REASONS[code]);
@@ -258,13 +266,20 @@
   });
 
   let readSent = 0;
+  // One read frame per burst of shown messages (a history page shows 50 at once), at most
+  // every 750 ms: read frames count against the user's request budget like any other.
+  let readTimer = null;
   function markRead() {
+    if (readTimer === null) readTimer = setTimeout(sendRead, 750);
+  }
+  function sendRead() {
+    readTimer = null;
     if (document.hidden || lastId <= readSent) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     readSent = lastId;
     socket.send(JSON.stringify({ type: "read", id: lastId }));
   }
-  document.addEventListener("visibilitychange", markRead);
+  document.addEventListener("visibilitychange", sendRead);
 
   window.addEventListener("online", () => {
     if (!socket && !stopped) { clearTimeout(reconnectTimer); connect(); }

@@ -73,9 +73,11 @@ def test_two_users_chat_live_and_hostile_bodies_stay_inert_text(sqlite_service, 
         ), "a long word widened the page"
     # For a human to look at when this fails (pytest keeps tmp_path of recent runs).
     bob.page.screenshot(path=str(tmp_path / "room-bob.png"), full_page=True)
-    # Nobody reloaded: each page opened exactly one socket, and no script ran from a body.
+    # Nobody reloaded: each room page opened exactly one room socket (the room list before it
+    # has its own, /ws/rooms/), and no script ran from a body.
     for user in (alice, bob):
-        assert user.sockets == [user.sockets[0]] and "/ws/chat/room/" in user.sockets[0]
+        room_sockets = [url for url in user.sockets if "/ws/rooms/" not in url]
+        assert len(room_sockets) == 1 and "/ws/chat/room/" in room_sockets[0], user.sockets
         assert user.dialogs == [], user.dialogs
         assert user.page_errors == [], user.page_errors
 
