@@ -233,6 +233,19 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def send_json(self, content: Any, close: bool = False) -> None:
         await self.send(text_data=dumps(content), close=close)
 
+    # Group events that only forward text touch no database, so they skip the thread-pool hop
+    # (close_old_connections) that channels >= 4.2 makes before every handler: one hop per
+    # member per broadcast otherwise (DESIGN.md, trap 2; measured in docs/performance.md).
+    FORWARD_ONLY_EVENTS = frozenset(
+        {"chat.message", "chat.presence", "chat.typing", "alert.created"}
+    )
+
+    async def dispatch(self, message: dict) -> None:
+        if message.get("type") in self.FORWARD_ONLY_EVENTS:
+            await getattr(self, message["type"].replace(".", "_"))(message)
+            return
+        await super().dispatch(message)
+
     # Group events: already serialized once by the service, forwarded as they are.
     async def chat_message(self, event: dict) -> None:
         await self.send(text_data=event["text"])

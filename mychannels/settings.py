@@ -116,6 +116,17 @@ DATABASES = {
         conn_max_age=0,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A pool, not a connection per use: async consumers close the ORM thread's connection
+    # after each handler, so without one every message and every socket opening paid for a new
+    # PostgreSQL connection (measured: ~30 logged-in connects/s; bench/, docs/performance.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_MAX", 10),
+        # Fail fast when PostgreSQL is down (a request errors, /healthz says "down") instead of
+        # queueing behind a pool that waits for it.
+        "timeout": 1,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set (any number of processes), else in-memory (one
@@ -157,8 +168,36 @@ def redis_channel_layer(url: str, prefix: str) -> dict:
     }
 
 
+def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
+    """Redis pub/sub: one PUBLISH per group_send, fanned out to the members inside each
+    process, instead of one list entry per member pushed and popped through Redis."""
+    return {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": url,
+                    "max_connections": REDIS_MAX_CONNECTIONS,
+                    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": 5,
+                }
+            ],
+            "prefix": prefix,
+        },
+    }
+
+
+# pubsub measured faster (docs/performance.md) but does not recover when Redis was down at
+# start (tests/e2e/test_faults.py), so core stays the default until that is solved.
+CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "core").strip() or "core"
+if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
+    raise ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'core' or 'pubsub'")
+
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, CHANNEL_LAYER_PREFIX)}
+    build_layer = (
+        redis_pubsub_channel_layer if CHANNEL_LAYER_BACKEND == "pubsub" else redis_channel_layer
+    )
+    CHANNEL_LAYERS = {"default": build_layer(REDIS_URL, CHANNEL_LAYER_PREFIX)}
 else:
     CHANNEL_LAYERS = {
         "default": {

@@ -342,3 +342,31 @@ async def _close_code(socket: Socket) -> int:
         output = await socket.comm.receive_output(timeout=3)
         if output["type"] == "websocket.close":
             return output["code"]
+
+
+async def test_forwarded_group_events_skip_the_db_connection_hop_client_frames_do_not(
+    open_room_socket, monkeypatch
+):
+    """Broadcasts reach every member without a thread-pool hop each (DESIGN.md, trap 2),
+    while a client frame, which writes to the database, still gets its stale connection
+    closed first."""
+    import channels.consumer
+
+    hops: list[str] = []
+    real_close = channels.consumer.aclose_old_connections
+
+    async def counting_close() -> None:
+        hops.append("hop")
+        await real_close()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice, bob])
+    alice_socket, _, _ = await open_room_socket(alice, room)
+    bob_socket, _, _ = await open_room_socket(bob, room)
+    hops.clear()
+    await alice_socket.send({"type": "message", "body": "no hop for the broadcast"})
+    for socket in (alice_socket, bob_socket):
+        assert (await socket.recv_type("message"))["body"] == "no hop for the broadcast"
+    assert hops == ["hop"]  # alice's incoming frame only, none for the two deliveries
+    assert await Message.objects.filter(body="no hop for the broadcast").acount() == 1

@@ -1,0 +1,152 @@
+"""`python -m bench`: start every system, run every scenario, write the results.
+
+Systems run one after another (never at once, they would share the two cores): the bare
+`websockets` server first, which also calibrates the load client, then the tutorial-shaped
+consumer, then the service. Results go to bench/results/latest.json and docs/performance.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from bench.client import LoadClient
+from bench.scenarios import PHASES, Context, Scale, headline, run_phase
+from bench.servers import (
+    BASE_DIR,
+    ServiceEnv,
+    bench_database,
+    migrate_and_populate,
+    raise_open_files_limit,
+    start_bare,
+    start_service,
+    start_tutorial,
+    stored_messages,
+)
+from tests.services import ensure_postgres, ensure_redis
+
+SYSTEMS = ["bare", "tutorial", "service"]
+
+
+def machine() -> dict:
+    import psutil
+
+    cpu_model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_before": os.getloadavg(),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    raise_open_files_limit()
+    ensure_postgres_and_redis()
+    scale = Scale.tiny() if args.tiny else Scale.full()
+    started = time.monotonic()
+    results: dict = {
+        "machine": machine(),
+        "command": "python -m bench" + (" --tiny" if args.tiny else ""),
+        "server": args.server,
+        "layer": args.layer,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "systems": {},
+    }
+    client = LoadClient(workers=args.workers)
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    try:
+        with bench_database() as database_url:
+            extra = {"CHANNEL_LAYER_BACKEND": args.layer} if args.layer else {}
+            service = ServiceEnv(database_url=database_url, extra=extra)
+            data = migrate_and_populate(service, scale.users(), scale.rooms())
+            for system in args.systems:
+                sent = 0
+                print(f"[bench] {system} ...", file=sys.stderr, flush=True)
+                outcome: dict = {}
+                for phase in PHASES:
+                    if args.only and not set(phase) & set(args.only):
+                        continue
+                    server, room_ids = start_system(system, service, data, scale, log_dir, args)
+                    ctx = Context(server, client, room_ids, data["sessions"], scale, only=args.only)
+                    try:
+                        run_phase(ctx, phase, outcome)
+                    except Exception:
+                        print(server.log(), file=sys.stderr)
+                        raise
+                    finally:
+                        server.stop()
+                    sent += ctx.messages_sent
+                outcome["headline"] = headline(outcome)
+                if system == "service":
+                    outcome["stored"] = stored_messages(database_url)
+                    outcome["sent"] = sent
+                outcome["server_log_tail"] = server.log()[-1500:]
+                results["systems"][system] = outcome
+                print(f"[bench] {system}: headline {outcome['headline']}/s", file=sys.stderr)
+    finally:
+        client.stop()
+    results["machine"]["load_after"] = os.getloadavg()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def start_system(system: str, service: ServiceEnv, data: dict, scale: Scale, log_dir: Path,
+                 args: argparse.Namespace) -> tuple:  # fmt: skip
+    if system == "service":
+        return start_service(service, log_dir, server=args.server), data["rooms"]
+    by_name = {name: name for name in scale.rooms()}
+    if system == "tutorial":
+        return start_tutorial(log_dir), by_name
+    return start_bare(log_dir), by_name
+
+
+def ensure_postgres_and_redis() -> None:
+    ensure_postgres()
+    ensure_redis()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--tiny", action="store_true", help="a few seconds, for the smoke test")
+    parser.add_argument("--systems", nargs="+", default=SYSTEMS, choices=SYSTEMS)
+    parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn"])
+    parser.add_argument(
+        "--layer",
+        default="pubsub",
+        choices=["", "core", "pubsub"],
+        help="the service's channel layer ('' for the settings' default)",
+    )
+    parser.add_argument("--only", nargs="+", default=[], help="run only these scenarios")
+    parser.add_argument("--workers", type=int, default=1, help="load client processes")
+    parser.add_argument("--json", type=Path, default=BASE_DIR / "bench/results/latest.json")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="default: docs/performance.md unless --tiny"
+    )
+    args = parser.parse_args()
+    results = run(args)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+    print(report.summary(results))
+    markdown = args.markdown or (None if args.tiny else BASE_DIR / "docs/performance.md")
+    if markdown:
+        report.write(results, markdown)
+        print(f"[bench] wrote {markdown}", file=sys.stderr)
+    subprocess.run(["uptime"], check=False)
+
+
+if __name__ == "__main__":
+    main()

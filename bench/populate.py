@@ -1,0 +1,74 @@
+"""Benchmark data, written straight into the service's database: users that are already
+logged in (a session row each, exactly what the login form would store) and the rooms of
+every scenario. Run inside the service's environment: `python -m bench.populate <plan.json>`;
+prints {"rooms": {name: id}, "sessions": [session key per user]} as JSON."""
+
+import json
+import os
+import sys
+from datetime import timedelta
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mychannels.settings")
+
+import django
+
+django.setup()
+
+from django.contrib.auth import (  # noqa: E402
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+)
+from django.contrib.auth.hashers import make_password  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.contrib.sessions.models import Session  # noqa: E402
+from django.db import transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from chat.models import Room  # noqa: E402
+
+
+def populate(user_count: int, rooms: dict[str, list[int]]) -> dict:
+    """`rooms` maps a room name to the indices of its members among the users."""
+    User = get_user_model()
+    password = make_password("bench-password")  # hashed once: hashing 10,000 times takes minutes
+    with transaction.atomic():
+        users = User.objects.bulk_create(
+            [User(username=f"u{i:05d}", password=password) for i in range(user_count)],
+            batch_size=2000,
+        )
+        store = SessionStore()
+        expires = timezone.now() + timedelta(days=1)
+        backend = "django.contrib.auth.backends.ModelBackend"
+        sessions = [
+            Session(
+                session_key=store._get_new_session_key(),
+                session_data=store.encode(
+                    {
+                        SESSION_KEY: str(user.pk),
+                        BACKEND_SESSION_KEY: backend,
+                        HASH_SESSION_KEY: user.get_session_auth_hash(),
+                    }
+                ),
+                expire_date=expires,
+            )
+            for user in users
+        ]
+        Session.objects.bulk_create(sessions, batch_size=2000)
+        room_ids = {}
+        Membership = Room.users.through
+        for name, members in rooms.items():
+            room = Room.objects.create(name=name, is_public=True)
+            room_ids[name] = room.pk
+            Membership.objects.bulk_create(
+                [Membership(room_id=room.pk, user_id=users[i].pk) for i in members],
+                batch_size=5000,
+            )
+    return {"rooms": room_ids, "sessions": [s.session_key for s in sessions]}
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as plan_file:
+        plan = json.load(plan_file)
+    print(json.dumps(populate(plan["users"], plan["rooms"])))

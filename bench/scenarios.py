@@ -1,0 +1,311 @@
+"""The scenarios, run against one system at a time through the load client."""
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from bench.client import LoadClient, SocketSpec, StepPlan
+from bench.servers import Server
+
+HEADLINE_P99_MS = 200.0
+
+
+@dataclass
+class Scale:
+    """How big each scenario is. `full()` is the recorded benchmark, `tiny()` the smoke test."""
+
+    room100_rates: list[int]  # deliveries per second
+    room1000_rates: list[int]
+    pair_rooms: int
+    pair_rates: list[int]
+    storm: int
+    idle: list[int]  # socket counts at which memory per connection is read
+    step_seconds: float = 3.0
+    drain_seconds: float = 2.0
+    stop_after_failures: int = 2  # consecutive failed rates before a ramp stops rising
+    idle_seconds: float = 40.0  # time allowed for opening the idle sockets
+
+    @classmethod
+    def full(cls) -> "Scale":
+        return cls(
+            room100_rates=[1000, 5000, 10000, 15000, 20000, 30000],
+            room1000_rates=[10000, 20000],
+            pair_rooms=250,
+            pair_rates=[1000, 2000],
+            storm=2000,
+            idle=[1000, 10000],
+            step_seconds=2.0,
+            idle_seconds=30.0,
+        )
+
+    @classmethod
+    def tiny(cls) -> "Scale":
+        return cls(
+            room100_rates=[200],
+            room1000_rates=[],
+            pair_rooms=3,
+            pair_rates=[20],
+            storm=20,
+            idle=[10],
+            step_seconds=1.0,
+            drain_seconds=2.0,
+        )
+
+    def users(self) -> int:
+        return max(
+            [*self.idle, self.storm, 2 * self.pair_rooms, 1000 if self.room1000_rates else 100]
+        )
+
+    def rooms(self) -> dict[str, list[int]]:
+        """Room name -> member indices. Idle sockets and the storm fill rooms of 100 (a user
+        per socket): one room of 10,000 would make every join a 10,000-name presence frame."""
+        rooms = {"r100": list(range(100))}
+        if self.room1000_rates:
+            rooms["r1000"] = list(range(1000))
+        for i in range(self.pair_rooms):
+            rooms[f"p{i}"] = [2 * i, 2 * i + 1]
+        for i in range(-(-self.users() // 100)):
+            rooms[f"g{i}"] = list(range(100 * i, min(100 * (i + 1), self.users())))
+        return rooms
+
+
+@dataclass
+class Context:
+    server: Server
+    client: LoadClient
+    room_ids: dict[str, object]  # room name -> what goes in the URL
+    sessions: list[str]  # session key per user index (the service only)
+    scale: Scale
+    results: dict = field(default_factory=dict)
+    messages_sent: int = 0
+    only: list[str] = field(default_factory=list)
+
+    def spec(self, room: str, user: int) -> SocketSpec:
+        headers = {"Origin": self.server.origin}
+        opening = 0
+        if self.server.needs_login:
+            headers["Cookie"] = f"sessionid={self.sessions[user]}"
+            opening = 2  # history, presence
+        return SocketSpec(
+            url=self.server.url(self.room_ids[room]),
+            room=room,
+            headers=headers,
+            opening_frames=opening,
+        )
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def client_cpu(client: LoadClient) -> float:
+    total = 0.0
+    for pid in client.pids:
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def run_step(ctx: Context, step: int, deliveries_per_second: int, room_members: dict[str, int],
+             senders: list[tuple[int, int]], sender_rooms: list[str]) -> dict:  # fmt: skip
+    members = room_members[sender_rooms[0]]
+    rate = deliveries_per_second / members  # messages per second
+    plan = StepPlan(
+        step=step,
+        rate=rate,
+        duration=ctx.scale.step_seconds,
+        senders=senders,
+        sender_rooms=sender_rooms,
+        drain=ctx.scale.drain_seconds,
+    )
+    cpu_before, client_before = ctx.server.cpu_seconds(), client_cpu(ctx.client)
+    result = ctx.client.step(plan)
+    cpu = ctx.server.cpu_seconds() - cpu_before
+    client_used = client_cpu(ctx.client) - client_before
+    ctx.messages_sent += round(rate * plan.duration)
+    latencies = result.pop("latencies")
+    elapsed = max(plan.duration, result["finished"] - result["t0"])
+    received = result["received"]
+    row = {
+        "target": deliveries_per_second,
+        "messages_per_second": round(rate, 1),
+        "deliveries_per_second": round(received / elapsed),
+        "expected": result["expected"],
+        "received": received,
+        "loss": result["loss"],
+        "duplicates": result["duplicates"],
+        "errors": result["errors"],
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": latencies[-1] if latencies else None,
+        "cpu_per_1000": round(cpu / received * 1000, 4) if received else None,
+        "server_cpu_share": round(cpu / elapsed, 2),
+        "client_cpu_share": round(client_used / elapsed, 2),
+        "send_lag_max_ms": round(result["send_lag_max_ms"], 1),
+    }
+    row["ok"] = (
+        row["loss"] == 0
+        and row["duplicates"] == 0
+        and not row["errors"]
+        and row["p99_ms"] is not None
+        and row["p99_ms"] < HEADLINE_P99_MS
+    )
+    return row
+
+
+def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[int],
+         senders_per_room: int) -> list[dict]:  # fmt: skip
+    specs, order = [], []
+    for room in rooms:
+        for user in ctx.scale.rooms()[room]:
+            specs.append(ctx.spec(room, user))
+            order.append(room)
+    opened, addresses = ctx.client.connect(specs, concurrency=200)
+    if opened["opened"] != len(specs):
+        raise RuntimeError(f"{name}: only {opened} of {len(specs)} sockets opened")
+    time.sleep(0.5)  # let the coalesced presence frames of the joins go by
+    senders, sender_rooms = [], []
+    by_room: dict[str, list] = {}
+    for address, room in zip(addresses, order, strict=True):
+        by_room.setdefault(room, []).append(address)
+    # Interleave rooms, so that consecutive messages go to different rooms.
+    for i in range(senders_per_room):
+        for room in rooms:
+            senders.append(by_room[room][i])
+            sender_rooms.append(room)
+    rows, failures = [], 0
+    for rate in rates:
+        step = len(ctx.results.setdefault("_steps", [])) + 1
+        ctx.results["_steps"].append(step)
+        row = run_step(ctx, step, rate, dict.fromkeys(rooms, members), senders, sender_rooms)
+        rows.append(row)
+        progress(
+            name,
+            {
+                k: row[k]
+                for k in (
+                    "target",
+                    "deliveries_per_second",
+                    "loss",
+                    "p50_ms",
+                    "p99_ms",
+                    "server_cpu_share",
+                    "client_cpu_share",
+                )
+            },
+        )
+        failures = 0 if row["ok"] else failures + 1
+        if failures >= ctx.scale.stop_after_failures:
+            break
+    ctx.client.close_all()
+    time.sleep(0.3)
+    return rows
+
+
+def idle_memory(ctx: Context) -> list[dict]:
+    """RSS growth per socket while `n` logged-in sockets sit idle, read off the server process
+    (after a warm-up, so that imports and caches are not charged to the sockets)."""
+    warm = [ctx.spec("g0", user) for user in range(min(10, ctx.scale.idle[0]))]
+    ctx.client.connect(warm)
+    ctx.client.close_all()
+    time.sleep(1.0)
+    base = ctx.server.rss()
+    rows, held = [], 0
+    rooms = ctx.scale.rooms()
+    group_rooms = [name for name in rooms if name.startswith("g")]
+    users = [(room, user) for room in group_rooms for user in rooms[room]]
+    started, refused, cursor = time.monotonic(), {}, 0
+    for target in ctx.scale.idle:
+        # In batches, and only while there is time: a server that opens sockets slowly is
+        # measured on the sockets it holds, and the row says how many that was.
+        while held < target and time.monotonic() - started < ctx.scale.idle_seconds:
+            batch = users[cursor : cursor + min(1000, target - held)]
+            if not batch:
+                break
+            cursor += len(batch)
+            opened, _ = ctx.client.connect([ctx.spec(r, u) for r, u in batch], concurrency=200)
+            held += opened["opened"]
+            for name, count in opened["refused"].items():
+                refused[name] = refused.get(name, 0) + count
+        time.sleep(1.5)
+        rss = ctx.server.rss()
+        rows.append(
+            {
+                "sockets": target,
+                "opened": held,
+                "refused": dict(refused),
+                "connect_seconds": round(time.monotonic() - started, 1),
+                "rss_mb": round(rss / 2**20, 1),
+                "kb_per_socket": round((rss - base) / held / 1024, 1) if held else None,
+            }
+        )
+    ctx.client.close_all()
+    time.sleep(1.0)
+    return rows
+
+
+def connect_storm(ctx: Context) -> dict:
+    """Every client at once: the time until the last one has its opening frames."""
+    rooms = ctx.scale.rooms()
+    group_rooms = [name for name in rooms if name.startswith("g")]
+    users = [(room, user) for room in group_rooms for user in rooms[room]][: ctx.scale.storm]
+    cpu_before = ctx.server.cpu_seconds()
+    opened, _ = ctx.client.connect(
+        [ctx.spec(room, user) for room, user in users], concurrency=len(users), open_timeout=15
+    )
+    cpu = ctx.server.cpu_seconds() - cpu_before
+    ctx.client.close_all()
+    time.sleep(1.0)
+    return {
+        "clients": len(users),
+        "opened": opened["opened"],
+        "refused": opened["refused"],
+        "seconds": round(opened["seconds"], 2),
+        "server_cpu_seconds": round(cpu, 2),
+    }
+
+
+def progress(name: str, result: object) -> None:
+    print(f"[bench]   {name}: {result}", file=sys.stderr, flush=True)
+
+
+PHASES = [["idle"], ["room100", "room1000", "pairs", "storm"]]
+
+
+def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
+    """Idle memory gets a fresh server of its own (a heap grown by the ramps would hide what
+    sockets cost); the storm runs last, as a server that falls behind on it may take a while
+    to recover."""
+    scale, only = ctx.scale, ctx.only or [name for p in PHASES for name in p]
+    wanted = [name for name in phase if name in only]
+    if "idle" in wanted:
+        results["idle"] = idle_memory(ctx)
+        progress("idle", results["idle"])
+    if "room100" in wanted:
+        results["room100"] = ramp(ctx, "room100", ["r100"], 100, scale.room100_rates, 100)
+    if scale.room1000_rates and "room1000" in wanted:
+        results["room1000"] = ramp(ctx, "room1000", ["r1000"], 1000, scale.room1000_rates, 100)
+    if "pairs" in wanted:
+        pairs = [f"p{i}" for i in range(scale.pair_rooms)]
+        results["pairs"] = ramp(ctx, "pairs", pairs, 2, scale.pair_rates, 2)
+    if "storm" in wanted:
+        results["storm"] = connect_storm(ctx)
+        progress("storm", results["storm"])
+
+
+def headline(results: dict) -> int:
+    ok = [row["deliveries_per_second"] for row in results.get("room100", []) if row["ok"]]
+    return max(ok) if ok else 0
+
+
+def run_all(ctx: Context) -> dict:
+    """Every phase on the one running server (the smoke test's way)."""
+    results: dict = {}
+    for phase in PHASES:
+        run_phase(ctx, phase, results)
+    results["headline"] = headline(results)
+    return results
