@@ -115,27 +115,20 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def _refusal(self) -> int | None:
         if not self.user.is_authenticated:
             return CLOSE_NOT_LOGGED_IN
-        self.room = await selectors.room_get(room_id=self.room_id)
-        if self.room is None:
+        access = await selectors.room_access(self.room_id, self.user.pk)
+        if access.room is None:
             return CLOSE_NO_ROOM
-        if not await selectors.room_is_member(room_id=self.room_id, user_id=self.user.pk):
-            self.room = None
+        if not access.is_member:
             return CLOSE_NOT_MEMBER
         if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
-            self.room = None  # not counted, nothing to release
             return CLOSE_TOO_MANY_SOCKETS
+        self.room = access.room  # set only when admitted: disconnect releases what it holds
         return None
 
     async def _send_opening_history(self) -> None:
         after = query_int(self.scope, "after")
-        if after is None:
-            page = await selectors.messages_latest(
-                room_id=self.room_id, limit=settings.CHAT_HISTORY_LATEST
-            )
-        else:
-            page = await selectors.messages_after(
-                room_id=self.room_id, after_id=after, limit=settings.CHAT_HISTORY_AFTER_MAX
-            )
+        limit = settings.CHAT_HISTORY_LATEST if after is None else settings.CHAT_HISTORY_AFTER_MAX
+        page = await selectors.opening_history(self.room_id, after, limit)
         await self.send_json(history_frame(page))
 
     async def disconnect(self, code: int) -> None:
@@ -240,7 +233,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         {"chat.message", "chat.presence", "chat.typing", "alert.created"}
     )
 
+    # Opening and closing touch the database only through selectors that run in a hop of their
+    # own (database_sync_to_async recycles connections itself), so the pre-handler hop is
+    # skipped for them too: a connect storm paid for it once per socket.
+    OWN_HOP_EVENTS = frozenset({"websocket.connect", "websocket.disconnect"})
+
     async def dispatch(self, message: dict) -> None:
+        if message.get("type") in self.OWN_HOP_EVENTS:
+            await getattr(self, message["type"].replace(".", "_"))(message)
+            return
         if message.get("type") in self.FORWARD_ONLY_EVENTS:
             await getattr(self, message["type"].replace(".", "_"))(message)
             return

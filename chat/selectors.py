@@ -7,6 +7,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from chat.models import Message, ReadMarker, Room
+from chat.offthread import pooled
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,49 @@ async def room_get(*, room_id: int) -> Room | None:
 
 async def room_is_member(*, room_id: int, user_id: int) -> bool:
     return await Room.users.through.objects.filter(room_id=room_id, user_id=user_id).aexists()
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    room: Room | None  # None: no such room
+    is_member: bool
+
+
+def _room_access(room_id: int, user_id: int) -> RoomAccess:
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        return RoomAccess(room=None, is_member=False)
+    member = Room.users.through.objects.filter(room_id=room_id, user_id=user_id).exists()
+    return RoomAccess(room=room, is_member=member)
+
+
+def _sync_page(queryset, limit: int, newest_first: bool) -> MessagePage:
+    rows = list(queryset.select_related("author")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if newest_first:
+        rows.reverse()
+    return MessagePage(messages=rows, has_more=has_more)
+
+
+def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
+    messages = Message.objects.filter(room_id=room_id)
+    if after_id is None:
+        return _sync_page(messages.order_by("-id"), limit, True)
+    return _sync_page(messages.filter(id__gt=after_id).order_by("id"), limit, False)
+
+
+# A socket opening is the hot path of a connect storm. Django's async ORM runs every query on
+# one shared thread (thread_sensitive), one hop per query: these read in one hop each, on any
+# pool thread (read-only, in no caller's transaction; chat/offthread.py). What it bought is in
+# docs/performance.md.
+room_access = pooled(_room_access)
+room_access.__doc__ = "The room (or None) and whether the user belongs to it, in one hop."
+opening_history = pooled(_opening_history)
+opening_history.__doc__ = (
+    "A socket's first history page: the latest `limit` messages, or with `after_id` the "
+    "oldest `limit` above it (catch-up), ascending, in one hop."
+)
 
 
 async def _page(queryset, limit: int, newest_first: bool) -> MessagePage:

@@ -1,6 +1,5 @@
 """The ASGI protocol router: HTTP to Django, WebSockets through origin and session checks."""
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
@@ -9,13 +8,14 @@ def build_application():
     django_http = get_asgi_application()  # sets Django up before the consumers are imported
     from alert.routing import websocket_urlpatterns as alert_sockets
     from chat.routing import websocket_urlpatterns as chat_sockets
+    from mychannels.auth import PooledAuthMiddlewareStack
     from mychannels.origin import SameOriginValidator
 
     return ProtocolTypeRouter(
         {
             "http": django_http,
             "websocket": SameOriginValidator(
-                AuthMiddlewareStack(URLRouter(chat_sockets + alert_sockets))
+                PooledAuthMiddlewareStack(URLRouter(chat_sockets + alert_sockets))
             ),
         }
     )

@@ -1,0 +1,103 @@
+"""The socket's hot paths off Django's one shared ORM thread (docs/performance.md): opening
+reads in one hop each, session + user in one hop, messages stored on any pool thread, while a
+sync caller's transaction (the admin, management commands) still holds what it writes."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from chat import selectors
+from chat.models import Message
+from mychannels.auth import PooledAuthMiddleware
+from tests.conftest import communicator, make_room, make_user, session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_room_access_tells_missing_room_member_and_stranger_apart():
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice])
+    member = await selectors.room_access(room.pk, alice.pk)
+    assert member.room == room and member.is_member
+    stranger = await selectors.room_access(room.pk, bob.pk)
+    assert stranger.room == room and not stranger.is_member
+    missing = await selectors.room_access(room.pk + 1000, alice.pk)
+    assert missing.room is None and not missing.is_member
+
+
+async def test_opening_history_reads_latest_or_catch_up_page_with_authors():
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    ids = []
+    for n in range(5):
+        message = await Message.objects.acreate(room=room, author=alice, body=f"m{n}")
+        ids.append(message.id)
+    latest = await selectors.opening_history(room.pk, None, 3)
+    assert [m.id for m in latest.messages] == ids[2:] and latest.has_more
+    assert latest.messages[0].author.username == "alice"  # loaded in the same hop
+    after = await selectors.opening_history(room.pk, ids[0], 2)
+    assert [m.id for m in after.messages] == ids[1:3] and after.has_more
+    tail = await selectors.opening_history(room.pk, ids[3], 10)
+    assert [m.id for m in tail.messages] == ids[4:] and not tail.has_more
+
+
+async def resolve_user(cookie: str | None):
+    """Run a socket scope through the pooled auth middleware and return scope["user"]."""
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen["user"] = scope["user"]
+        seen["authenticated"] = await database_sync_to_async(
+            lambda: scope["user"].is_authenticated
+        )()
+
+    from channels.sessions import CookieMiddleware, SessionMiddleware
+
+    app = CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))
+    headers = [(b"cookie", cookie.encode())] if cookie else []
+    await app({"type": "websocket", "path": "/", "headers": headers}, None, None)
+    return seen
+
+
+async def test_pooled_auth_resolves_the_logged_in_user():
+    alice = await make_user("alice")
+    seen = await resolve_user(await session_cookie(alice))
+    assert seen["authenticated"] and seen["user"].pk == alice.pk
+
+
+async def test_pooled_auth_refuses_unknown_tampered_and_stale_sessions():
+    alice = await make_user("alice")
+    assert not (await resolve_user(None))["authenticated"]
+    assert not (await resolve_user(f"{settings.SESSION_COOKIE_NAME}=nosuchsession"))[
+        "authenticated"
+    ]
+    cookie = await session_cookie(alice)
+    alice.set_password("a-new-password-2")  # the session's auth hash no longer matches
+    await alice.asave()
+    assert not (await resolve_user(cookie))["authenticated"]
+
+
+async def test_socket_refusals_keep_their_close_codes():
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice])
+    for path, cookie, code in [
+        (f"/ws/chat/room/{room.pk}/", None, 4401),
+        (f"/ws/chat/room/{room.pk}/", await session_cookie(bob), 4403),
+        (f"/ws/chat/room/{room.pk + 1000}/", await session_cookie(alice), 4404),
+    ]:
+        comm = communicator(path, cookie)
+        connected, _ = await comm.connect(timeout=5)
+        assert connected  # accepted first, then closed with a code the browser can read
+        assert (await comm.receive_output(timeout=5))["code"] == code
+        await comm.disconnect()
+
+
+def test_pooled_calls_hand_their_connections_back():
+    """Each asyncio.run has a pool of new threads: a connection left checked out per thread
+    would run the pool (DATABASE_POOL_MAX) dry well before 3x its size."""
+    alice = get_user_model().objects.create_user("alice", password="pw-for-tests-1")
+    for _ in range(3 * settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]):
+        assert asyncio.run(selectors.room_access(1_000_000, alice.pk)).room is None
