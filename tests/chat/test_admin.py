@@ -66,11 +66,7 @@ async def test_removing_a_member_in_the_admin_closes_their_socket(open_room_sock
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    while True:
-        output = await socket.comm.receive_output(timeout=3)
-        if output["type"] == "websocket.close":
-            break
-    assert output["code"] == 4403
+    assert await _close_code(socket) == 4403
 
 
 async def test_room_changelist_shows_member_and_message_counts_and_searches():
