@@ -6,8 +6,8 @@ from django.http import HttpRequest, JsonResponse
 from alert import selectors, services
 from alert.serializers import alert_to_dict
 from chat import ratelimit
-from chat.api import MAX_ID, json_api, json_body, member_room, request_limit
-from chat.api_auth import ApiError, api_user, parse_int
+from chat.api import json_api, json_body, member_room, request_limit
+from chat.api_auth import ApiError, api_user, page_params
 
 
 async def allow_alert(*, user_id: int) -> bool:
@@ -43,15 +43,7 @@ async def alerts_feed(request: HttpRequest) -> JsonResponse:
         raise ApiError(405, "method_not_allowed", "use GET (post to /api/rooms/<id>/alerts/)")
     user = await api_user(request)
     await request_limit(user.pk)
-    query = request.GET
-    after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
-    before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None
-    limit = parse_int(
-        query.get("limit", settings.CHAT_HISTORY_LATEST),
-        "limit",
-        low=1,
-        high=settings.CHAT_PAGE_MAX,
-    )
+    after, before, limit = page_params(request.GET)
     page = await selectors.alerts_page_of_user(
         user_id=user.pk, after_id=after, before_id=before, limit=limit
     )

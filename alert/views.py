@@ -12,11 +12,11 @@ from django.views.decorators.http import require_GET, require_POST
 from alert import feeds, selectors, services
 from alert.api import allow_alert
 from chat import selectors as chat_selectors
+from chat.api_auth import MAX_ID
 from chat.tokens import token_create, token_revoke
 from chat.views import room_or_404, too_many_requests
 
 PAGE_SIZE = 50
-MAX_ID = 2**63 - 1
 
 
 def before_param(request: HttpRequest) -> int | None:

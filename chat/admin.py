@@ -6,6 +6,9 @@ from functools import partial
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db import transaction
 from django.db.models import Count
 from django.template.response import TemplateResponse
@@ -151,3 +154,30 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset) -> None:
         count = queryset.filter(revoked=None).update(revoked=timezone.now())
         messages.success(request, f"Revoked {count} token(s).")
+
+
+class SocketClosingPasswordChangeForm(AdminPasswordChangeForm):
+    """A password set by an operator ends the user's sessions, so it closes their sockets
+    too (allauth's own password pages do this through chat.receivers)."""
+
+    def save(self, commit: bool = True):
+        user = super().save(commit)
+        close_sockets_after_commit(user.pk)
+        return user
+
+
+def close_sockets_after_commit(user_id: int) -> None:
+    transaction.on_commit(lambda: async_to_sync(services.user_sockets_close)(user_id=user_id))
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class ChatUserAdmin(UserAdmin):
+    change_password_form = SocketClosingPasswordChangeForm
+
+    def save_model(self, request, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            close_sockets_after_commit(obj.pk)  # a deactivated user is cut off at once

@@ -5,16 +5,13 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import ratelimit, selectors, services
-from chat.api_auth import ApiError, api_user, parse_int
+from chat.api_auth import ApiError, api_user, page_params
 from chat.serializers import message_to_dict
-
-MAX_ID = 2**63 - 1
 
 
 def json_api(
@@ -77,15 +74,7 @@ async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
 async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
     user, room = await member_room(request, room_id)
     await request_limit(user.pk)
-    query = request.GET
-    after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
-    before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None
-    limit = parse_int(
-        query.get("limit", settings.CHAT_HISTORY_LATEST),
-        "limit",
-        low=1,
-        high=settings.CHAT_PAGE_MAX,
-    )
+    after, before, limit = page_params(request.GET)
     page = await selectors.messages_page(
         room_id=room.pk, after_id=after, before_id=before, limit=limit
     )

@@ -2,8 +2,9 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 
 
@@ -72,3 +73,19 @@ def parse_int(value: Any, name: str, *, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ApiError(400, "invalid", f"'{name}' must be from {low} to {high}")
     return number
+
+
+MAX_ID = 2**63 - 1
+
+
+def page_params(query: QueryDict) -> tuple[int | None, int | None, int]:
+    """The paging parameters every list endpoint takes: `after`, `before` (ids) and `limit`."""
+    after = parse_int(query["after"], "after", low=0, high=MAX_ID) if "after" in query else None
+    before = parse_int(query["before"], "before", low=1, high=MAX_ID) if "before" in query else None
+    limit = parse_int(
+        query.get("limit", settings.CHAT_HISTORY_LATEST),
+        "limit",
+        low=1,
+        high=settings.CHAT_PAGE_MAX,
+    )
+    return after, before, limit

@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from redis import asyncio as aioredis
 
 from chat.loopcache import PerLoop
+from chat.redisclient import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -135,16 +135,7 @@ return removed
 
 class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
-        # Every socket of a connect storm enters at once: redis-py 8's default pool cap of 100
-        # would refuse the rest with "Too many connections" (DESIGN.md, trap 1). Retried like
-        # the channel layer: after a Redis restart every pooled connection is dead.
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=5,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            retry=settings.REDIS_RETRY,
-            decode_responses=True,
-        )
+        self._redis = redis_client(url, decode_responses=True)
         self._prefix = f"{prefix}:presence"
         self._rooms_key = f"{self._prefix}:rooms"
         self._add = self._redis.register_script(_ADD_LUA)

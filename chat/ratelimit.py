@@ -9,9 +9,9 @@ import time
 
 import redis
 from django.conf import settings
-from redis import asyncio as aioredis
 
 from chat.loopcache import PerLoop
+from chat.redisclient import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +46,7 @@ class MemoryBuckets:
 
 class RedisBuckets:
     def __init__(self, url: str, prefix: str) -> None:
-        # Sized and retried like the channel layer's pool: redis-py 8 caps it at 100
-        # (DESIGN.md, trap 1) and does not retry on a connection that died with Redis.
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=5,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            retry=settings.REDIS_RETRY,
-        )
+        self._redis = redis_client(url)
         self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
         self._prefix = prefix
         # While Redis is away, limits still hold, per process: failing closed would cut every

@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from redis.exceptions import RedisError
 
 from alert.groups import alert_user_group
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
@@ -88,8 +89,18 @@ def message_activity_event(message: Message) -> dict[str, Any]:
 
 
 async def broadcast_message(message: Message) -> None:
-    await group_send(room_group(message.room_id), message_event(message))
-    await group_send(room_activity_group(message.room_id), message_activity_event(message))
+    """Tell the room. The message is already committed: if the channel layer is down, the
+    writer still succeeds and members get it when they catch up by id (the DB is the record)."""
+    try:
+        await group_send(room_group(message.room_id), message_event(message))
+        await group_send(room_activity_group(message.room_id), message_activity_event(message))
+    except (TimeoutError, RedisError, OSError):
+        logger.warning(
+            "message %s is stored but the channel layer is unreachable: members will get it "
+            "when they catch up",
+            message.pk,
+            exc_info=True,
+        )
 
 
 def _store_message(

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from redis import asyncio as aioredis
 
 from chat.loopcache import PerLoop
+from chat.redisclient import redis_client
 
 TTL_SECONDS = 40
 HEARTBEAT_SECONDS = 15
@@ -55,14 +55,7 @@ class RedisSockets:
         ttl: float = TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        # Sized like the channel layer's pool: redis-py 8 caps it at 100 (DESIGN.md, trap 1),
-        # and every socket of a connect storm is admitted here.
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=5,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            retry=settings.REDIS_RETRY,  # a restarted Redis leaves every pooled connection dead
-        )
+        self._redis = redis_client(url)
         self._admit = self._redis.register_script(_ADMIT_LUA)
         self._prefix = f"{prefix}:sockets"
         self._ttl = ttl

@@ -66,11 +66,7 @@ async def test_removing_a_member_in_the_admin_closes_their_socket(open_room_sock
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    while True:
-        output = await socket.comm.receive_output(timeout=3)
-        if output["type"] == "websocket.close":
-            break
-    assert output["code"] == 4403
+    assert await _close_code(socket) == 4403
 
 
 async def test_room_changelist_shows_member_and_message_counts_and_searches():
@@ -84,3 +80,43 @@ async def test_room_changelist_shows_member_and_message_counts_and_searches():
     assert 'class="field-member_count">1<' in page and 'class="field-message_count">1<' in page
     messages = (await client.get("/admin/chat/message/", {"room__id__exact": room.pk})).content
     assert b"needle-room" in messages
+
+
+async def test_a_password_set_by_an_operator_closes_the_users_sockets(open_room_socket):
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    socket, _, _ = await open_room_socket(alice, room)
+    client = await operator_client()
+    response = await client.post(
+        f"/admin/auth/user/{alice.pk}/password/",
+        {"password1": "brand-new-pass-42", "password2": "brand-new-pass-42"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert await _close_code(socket) == 4401
+
+
+async def test_deactivating_a_user_in_the_admin_closes_their_sockets(open_room_socket):
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    socket, _, _ = await open_room_socket(alice, room)
+    client = await operator_client()
+    response = await client.post(
+        f"/admin/auth/user/{alice.pk}/change/",
+        {
+            "username": "alice",
+            "is_active": "",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert await _close_code(socket) == 4401
+
+
+async def _close_code(socket) -> int:
+    while True:
+        output = await socket.comm.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            return output["code"]

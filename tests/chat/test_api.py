@@ -181,3 +181,25 @@ async def test_other_methods_are_405():
     room = await make_room("general", [alice])
     response = await (await logged_in(alice)).delete(url(room.pk))
     assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+
+
+async def test_a_post_while_the_channel_layer_is_down_is_stored_and_succeeds(caplog):
+    """The database is the record: with Redis unreachable the writer still gets its 201 and the
+    message is there for members catching up by id."""
+    from channels.layers import channel_layers
+
+    from mychannels.settings import redis_channel_layer
+
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    client = await logged_in(alice)
+    dead_redis = redis_channel_layer("redis://127.0.0.1:9/0", "dead")  # nothing listens on 9
+    channel_layers.backends = {}
+    try:
+        with override_settings(CHANNEL_LAYERS={"default": dead_redis}):
+            response = await post(client, room.pk, {"body": "kept", "client_id": "k"})
+    finally:
+        channel_layers.backends = {}
+    assert response.status_code == 201
+    assert [m.body async for m in Message.objects.all()] == ["kept"]
+    assert "channel layer is unreachable" in caplog.text

@@ -13,6 +13,7 @@ import pytest
 import websockets
 from playwright.async_api import async_playwright
 
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.liveserver import BASE_DIR, ServiceConfig, login, prepare_database, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -24,14 +25,6 @@ LIVE_BODY = '<iframe srcdoc="<script>parent.xss=1</script>"></iframe>&amp; &lt;'
 OLD_ALERT = '<img src=x onerror="window.xss=3"> disk full'
 LIVE_ALERT = '<svg onload="window.xss=4"></svg><script>window.xss=4</script> cpu hot'
 FEED_ALERT = '<iframe src="javascript:parent.xss=5"></iframe> live on the feed'
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Written past every validator, as a bug or an import could; prints what the test needs.
 SETUP = f"""
@@ -83,9 +76,7 @@ async def test_room_page_renders_hostile_text_as_text(hostile_service):
     server, facts = hostile_service
     alice = login(server, "alice")
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context()
             await context.add_cookies(

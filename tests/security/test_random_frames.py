@@ -8,6 +8,7 @@ the contract's codes. The communicator re-raises any exception the consumer lets
 """
 
 import json
+import os
 import uuid
 
 import pytest
@@ -84,6 +85,9 @@ async def member():
 @settings(
     max_examples=150,
     deadline=None,
+    # CI replays one fixed sequence so that a landing never hangs on luck; developers' runs
+    # explore new frames every time (a failure prints the frame that reproduces it).
+    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(sent=st.lists(frames, min_size=1, max_size=4))
