@@ -34,9 +34,10 @@ def summary(results: dict) -> str:
     lines = []
     for system, outcome in results["systems"].items():
         lines.append(f"== {system}: headline {outcome['headline']} deliveries/s")
-        for row in outcome["idle"]:
+        for row in outcome.get("idle", []):
             lines.append(f"  idle {row}")
-        lines.append(f"  storm {outcome['storm']}")
+        if "storm" in outcome:
+            lines.append(f"  storm {outcome['storm']}")
         for scenario in ("room100", "room1000", "pairs"):
             if scenario in outcome:
                 lines.append(f"  {scenario}")

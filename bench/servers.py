@@ -151,9 +151,14 @@ def _start(name, command, env, log_dir: Path, port: int, ws_path: str, needs_log
     return server
 
 
-def daphne_command(app: str, port: int) -> list[str]:
+def daphne_command(app: str, port: int, entry: str = "daphne") -> list[str]:
     endpoint = f"tcp:port={port}:interface=127.0.0.1:backlog={BACKLOG}"
-    return [sys.executable, "-m", "daphne", "-v", "0", "-e", endpoint, app]
+    return [sys.executable, "-m", entry, "-v", "0", "-e", endpoint, app]
+
+
+def serve_command(app: str, port: int) -> list[str]:
+    """The project's server entry (Daphne with the contract's frame limits), as deployed."""
+    return daphne_command(app, port, entry="mychannels.serve")
 
 
 def uvicorn_command(app: str, port: int) -> list[str]:
@@ -168,7 +173,7 @@ def uvicorn_command(app: str, port: int) -> list[str]:
 
 def start_service(service: ServiceEnv, log_dir: Path, server: str = "daphne", name="service"):
     port = free_port()
-    build = daphne_command if server == "daphne" else uvicorn_command
+    build = serve_command if server == "daphne" else uvicorn_command
     return _start(
         name,
         build("mychannels.asgi:application", port),
