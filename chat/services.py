@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import AsyncToSync, async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -16,7 +16,6 @@ from redis.exceptions import RedisError
 from alert.groups import alert_user_group
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
 from chat.models import Message, ReadMarker, Room
-from chat.offthread import pooled
 from chat.serializers import dumps, message_to_dict
 
 logger = logging.getLogger(__name__)
@@ -147,19 +146,6 @@ def _message_by_client_id(room: Room, author: AbstractBaseUser, client_id: str |
     )
 
 
-def called_from_sync_thread() -> bool:
-    """True when this coroutine runs under async_to_sync from sync code (the admin, management
-    commands, on_commit hooks): that thread may hold an open transaction, and work for it must
-    run in it (asgiref sends thread-sensitive calls back there)."""
-    return getattr(AsyncToSync.executors, "current", None) is not None
-
-
-# The socket and the API store messages off the one thread the async ORM shares (it capped
-# the service near 300 stored messages/s): any pool thread, its own pooled connection, its
-# own transaction, connection handed back afterwards. Callers in a sync thread keep theirs.
-_store_message_pooled = pooled(_store_message)
-
-
 async def message_create(
     *, room: Room, author: AbstractBaseUser, body: Any, client_id: Any = None
 ) -> MessageResult:
@@ -171,10 +157,9 @@ async def message_create(
     body = clean_body(body)
     client_id = clean_client_id(client_id)
     try:
-        store = (
-            sync_to_async(_store_message) if called_from_sync_thread() else _store_message_pooled
+        message, created, deferred = await sync_to_async(_store_message)(
+            room, author, body, client_id
         )
-        message, created, deferred = await store(room, author, body, client_id)
     except DatabaseError:
         # Nothing was stored, so nothing is broadcast; the sender may resend (with the same
         # client_id, a resend can never store the message twice).

@@ -3,18 +3,14 @@ reads in one hop each, session + user in one hop, messages stored on any pool th
 sync caller's transaction (the admin, management commands) still holds what it writes."""
 
 import asyncio
-import threading
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
-from chat import selectors, services
+from chat import selectors
 from chat.models import Message
-from chat.offthread import pooled
 from mychannels.auth import PooledAuthMiddleware
 from tests.conftest import communicator, make_room, make_user, session_cookie
 
@@ -105,51 +101,3 @@ def test_pooled_calls_hand_their_connections_back():
     alice = get_user_model().objects.create_user("alice", password="pw-for-tests-1")
     for _ in range(3 * settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]):
         assert asyncio.run(selectors.room_access(1_000_000, alice.pk)).room is None
-
-
-async def test_socket_and_api_callers_store_off_the_shared_thread(monkeypatch):
-    alice = await make_user("alice")
-    room = await make_room("general", [alice])
-    assert not services.called_from_sync_thread()
-    shared_thread = await sync_to_async(threading.get_ident)()
-    stored_on = []
-    original = services._store_message
-
-    def spy(*args):
-        stored_on.append(threading.get_ident())
-        return original(*args)
-
-    monkeypatch.setattr(services, "_store_message_pooled", pooled(spy))
-    result = await services.message_create(room=room, author=alice, body="hi", client_id="c1")
-    again = await services.message_create(room=room, author=alice, body="hi", client_id="c1")
-    assert stored_on and shared_thread not in stored_on
-    assert result.created and not again.created and again.message.id == result.message.id
-    assert await Message.objects.filter(room=room).acount() == 1
-
-
-async def _inside_sync_caller() -> bool:
-    return services.called_from_sync_thread()
-
-
-def _create_then_roll_back(room, author) -> bool:
-    class RolledBack(Exception):
-        pass
-
-    try:
-        with transaction.atomic():
-            assert async_to_sync(_inside_sync_caller)()
-            async_to_sync(services.message_create)(room=room, author=author, body="draft")
-            # The caller's transaction sees its own write: it ran in this thread.
-            assert Message.objects.filter(room=room, body="draft").exists()
-            raise RolledBack
-    except RolledBack:
-        pass
-    return Message.objects.filter(room=room, body="draft").exists()
-
-
-async def test_sync_callers_store_inside_their_own_transaction(open_room_socket):
-    alice = await make_user("alice")
-    room = await make_room("general", [alice])
-    socket, _, _ = await open_room_socket(alice, room)
-    assert not await sync_to_async(_create_then_roll_back)(room, alice)
-    assert await socket.nothing_of("message")  # rolled back: nobody heard of it
