@@ -11,14 +11,13 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import psycopg
 
-from tests.liveserver import POSTGRES_ADMIN_URL, REDIS_URL, free_port, wait_for_port
+from tests.liveserver import REDIS_URL, free_port, fresh_postgres_database, wait_for_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BACKLOG = 4096  # the kernel's somaxconn here; Twisted's default of 50 would refuse a storm
@@ -32,16 +31,8 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-@contextlib.contextmanager
-def bench_database() -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def bench_database() -> contextlib.AbstractContextManager[str]:
+    return fresh_postgres_database(prefix="bench")
 
 
 @dataclass

@@ -42,9 +42,10 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> 
 
 
 @contextlib.contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test's processes; dropped afterwards."""
-    name = f"e2e_{uuid.uuid4().hex[:12]}"
+def fresh_postgres_database(prefix: str = "e2e") -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test's (or bench run's) processes; dropped
+    afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
