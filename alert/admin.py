@@ -2,28 +2,23 @@
 open sockets like any other (after the admin's transaction commits)."""
 
 from asgiref.sync import async_to_sync
-from django import forms
 from django.contrib import admin, messages
 
 from alert import feeds, services
 from alert.models import Alert, FeedKey
+from chat.admin import RoomPostAdminForm
 
 
-class AlertAdminForm(forms.ModelForm):
+class AlertAdminForm(RoomPostAdminForm):
+    text_field = "content"
+    author_field = "user"
+
     class Meta:
         model = Alert
         fields = ["room", "user", "level", "content"]
 
-    def clean(self):
-        data = super().clean()
-        try:
-            data["content"] = services.clean_content(data.get("content", ""))
-        except services.ServiceError as error:
-            self.add_error("content", error.detail)
-        room, user = data.get("room"), data.get("user")
-        if room and user and not room.users.filter(pk=user.pk).exists():
-            self.add_error("user", "The author must be a member of the room.")
-        return data
+    def clean_text(self, text: str) -> str:
+        return services.clean_content(text)
 
 
 @admin.register(Alert)
