@@ -94,6 +94,24 @@ class Socket:
         await self.comm.disconnect()
 
 
+async def close_code(socket: Socket, timeout: float = 5) -> int:
+    """The code the server closed this socket with, skipping frames sent before it."""
+    while True:
+        output = await socket.comm.receive_output(timeout=timeout)
+        if output["type"] == "websocket.close":
+            return output["code"]
+
+
+async def closed_with(path: str, cookie: str | None) -> int:
+    """Open a socket that the server accepts and then closes; return the close code."""
+    comm = communicator(path, cookie)
+    connected, _ = await comm.connect(timeout=5)
+    assert connected, "the server accepts, then closes with a code the browser can read"
+    output = await comm.receive_output(timeout=3)
+    assert output["type"] == "websocket.close", output
+    return output["code"]
+
+
 @pytest.fixture(autouse=True)
 async def close_worker_db_connections() -> AsyncIterator[None]:
     """The async ORM keeps a connection in its worker thread; close it after each test so

@@ -38,13 +38,6 @@ def make_staff(username: str = "operator"):
     return get_user_model().objects.create_superuser(username=username, password="pw-staff-1")
 
 
-async def close_code(socket: Socket) -> int:
-    while True:
-        output = await socket.comm.receive_output(timeout=3)
-        if output["type"] == "websocket.close":
-            return output["code"]
-
-
 @pytest.fixture
 async def open_alert_socket() -> AsyncIterator[Callable[..., Any]]:
     """open(user, path) -> (Socket, history frame) for /ws/alerts/ or /ws/alert/room/<id>/."""

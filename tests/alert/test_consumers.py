@@ -13,19 +13,16 @@ from alert.groups import alert_room_group
 from alert.models import Alert
 from alert.services import alert_create
 from chat import services as chat_services
-from tests.alert.conftest import close_code
-from tests.conftest import communicator, make_room, make_user, session_cookie
+from tests.conftest import (
+    close_code,
+    closed_with,
+    communicator,
+    make_room,
+    make_user,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def closed_with(path: str, cookie: str | None) -> int:
-    comm = communicator(path, cookie)
-    connected, _ = await comm.connect(timeout=5)
-    assert connected, "accepted, then closed with a code the browser can read"
-    output = await comm.receive_output(timeout=3)
-    assert output["type"] == "websocket.close", output
-    return output["code"]
 
 
 async def test_room_alert_socket_close_codes():

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
 from chat.models import Message
-from tests.conftest import make_room, make_user
+from tests.conftest import close_code, make_room, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,7 +66,7 @@ async def test_removing_a_member_in_the_admin_closes_their_socket(open_room_sock
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert await _close_code(socket) == 4403
+    assert await close_code(socket) == 4403
 
 
 async def test_room_changelist_shows_member_and_message_counts_and_searches():
@@ -92,7 +92,7 @@ async def test_a_password_set_by_an_operator_closes_the_users_sockets(open_room_
         {"password1": "brand-new-pass-42", "password2": "brand-new-pass-42"},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert await _close_code(socket) == 4401
+    assert await close_code(socket) == 4401
 
 
 async def test_deactivating_a_user_in_the_admin_closes_their_sockets(open_room_socket):
@@ -112,11 +112,4 @@ async def test_deactivating_a_user_in_the_admin_closes_their_sockets(open_room_s
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
-    assert await _close_code(socket) == 4401
-
-
-async def _close_code(socket) -> int:
-    while True:
-        output = await socket.comm.receive_output(timeout=3)
-        if output["type"] == "websocket.close":
-            return output["code"]
+    assert await close_code(socket) == 4401

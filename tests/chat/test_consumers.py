@@ -7,18 +7,16 @@ import pytest
 from django.test import override_settings
 
 from chat.models import Message
-from tests.conftest import Socket, communicator, make_room, make_user, session_cookie
+from tests.conftest import (
+    close_code,
+    closed_with,
+    communicator,
+    make_room,
+    make_user,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def closed_with(path: str, cookie: str | None) -> int:
-    comm = communicator(path, cookie)
-    connected, _ = await comm.connect(timeout=5)
-    assert connected, "the server accepts, then closes with a code the browser can read"
-    output = await comm.receive_output(timeout=3)
-    assert output["type"] == "websocket.close", output
-    return output["code"]
 
 
 async def test_anonymous_is_closed_4401():
@@ -334,14 +332,7 @@ async def test_logout_service_closes_every_socket_of_that_user(open_room_socket)
     tab_two, _, _ = await open_room_socket(alice, room)
     await user_sockets_close(user_id=alice.pk)
     for tab in (tab_one, tab_two):
-        assert await _close_code(tab) == 4401
-
-
-async def _close_code(socket: Socket) -> int:
-    while True:
-        output = await socket.comm.receive_output(timeout=3)
-        if output["type"] == "websocket.close":
-            return output["code"]
+        assert await close_code(tab) == 4401
 
 
 async def test_forwarded_group_events_skip_the_db_connection_hop_client_frames_do_not(

@@ -17,7 +17,7 @@ from chat import services
 from chat.groups import room_group
 from chat.models import Message, ReadMarker
 from chat.presence import tracker
-from tests.conftest import Socket, communicator, make_room, make_user, session_cookie
+from tests.conftest import Socket, close_code, communicator, make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,13 +41,6 @@ async def open_room_list():
     for socket in opened:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await socket.close()
-
-
-async def close_code(socket: Socket, timeout: float = 5) -> int:
-    while True:
-        output = await socket.comm.receive_output(timeout=timeout)
-        if output["type"] == "websocket.close":
-            return output["code"]
 
 
 async def frames_within(socket: Socket, seconds: float) -> list[dict]:
