@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chat import ratelimit, selectors, services
+from chat.dispatchloop import SerialDispatchMixin
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
 from chat.presence import tracker
 from chat.serializers import dumps, message_to_dict
@@ -83,7 +84,7 @@ def history_frame(page: selectors.MessagePage) -> dict[str, Any]:
     }
 
 
-class RoomConsumer(AsyncJsonWebsocketConsumer):
+class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     room = None  # set once the socket has joined the room, cleared when it leaves
     taking_frames = False
     presence_version = -1  # newest presence version sent: older broadcasts are stale

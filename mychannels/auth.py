@@ -1,25 +1,41 @@
-"""Session login for sockets, read off Django's one shared ORM thread."""
+"""Session login for sockets: session and user read in one hop, off Django's shared ORM thread.
 
+channels' stack (`CookieMiddleware(SessionMiddleware(AuthMiddleware(...)))`) reads the session
+on that one shared thread, puts the user behind a lazy proxy and wraps `send` to save a
+modified session, which a socket never does (its save hooks fire on HTTP responses only). That
+wrapper ran on every frame sent, and the proxy on every `user.pk`: measured in
+docs/performance.md. Here the same reads (channels' own `get_user`, which checks the session's
+auth hash) run on any pool thread, and the scope gets the plain session and user objects.
+"""
+
+from importlib import import_module
 from typing import Any
 
-from channels.auth import AuthMiddleware, get_user
-from channels.sessions import CookieMiddleware, SessionMiddleware
+from channels.auth import get_user
+from channels.middleware import BaseMiddleware
+from channels.sessions import CookieMiddleware
+from django.conf import settings
 
 from chat.offthread import pooled
 
-# channels' get_user loads the session row and then the user in one hop, but on the single
-# thread every async ORM call shares (thread_sensitive), which capped socket openings near
-# 70/s (docs/performance.md). It reads in no caller's transaction, so any pool thread will do
-# (chat/offthread.py).
-_user_of_scope = pooled(get_user.func)
+
+def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return session, get_user.func({"session": session})
 
 
-class PooledAuthMiddleware(AuthMiddleware):
-    """channels' AuthMiddleware, with the session + user load on any pool thread."""
-
-    async def resolve_scope(self, scope: dict) -> None:
-        scope["user"]._wrapped = await _user_of_scope(scope)
+_load_session_and_user = pooled(_session_and_user)
 
 
-def PooledAuthMiddlewareStack(inner: Any) -> CookieMiddleware:
-    return CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))
+class SessionAuthMiddleware(BaseMiddleware):
+    """Puts `session` and `user` (an AnonymousUser without a valid session) in the scope."""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        scope = dict(scope)
+        session_key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
+        scope["session"], scope["user"] = await _load_session_and_user(session_key)
+        return await self.inner(scope, receive, send)
+
+
+def SessionAuthMiddlewareStack(inner: Any) -> CookieMiddleware:
+    return CookieMiddleware(SessionAuthMiddleware(inner))

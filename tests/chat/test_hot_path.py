@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from chat import selectors
 from chat.models import Message
-from mychannels.auth import PooledAuthMiddleware
+from mychannels.auth import SessionAuthMiddlewareStack
 from tests.conftest import communicator, make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,7 +45,7 @@ async def test_opening_history_reads_latest_or_catch_up_page_with_authors():
 
 
 async def resolve_user(cookie: str | None):
-    """Run a socket scope through the pooled auth middleware and return scope["user"]."""
+    """Run a socket scope through the session + user middleware and return scope["user"]."""
     seen = {}
 
     async def inner(scope, receive, send):
@@ -54,21 +54,19 @@ async def resolve_user(cookie: str | None):
             lambda: scope["user"].is_authenticated
         )()
 
-    from channels.sessions import CookieMiddleware, SessionMiddleware
-
-    app = CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))
+    app = SessionAuthMiddlewareStack(inner)
     headers = [(b"cookie", cookie.encode())] if cookie else []
     await app({"type": "websocket", "path": "/", "headers": headers}, None, None)
     return seen
 
 
-async def test_pooled_auth_resolves_the_logged_in_user():
+async def test_socket_auth_resolves_the_logged_in_user():
     alice = await make_user("alice")
     seen = await resolve_user(await session_cookie(alice))
     assert seen["authenticated"] and seen["user"].pk == alice.pk
 
 
-async def test_pooled_auth_refuses_unknown_tampered_and_stale_sessions():
+async def test_socket_auth_refuses_unknown_tampered_and_stale_sessions():
     alice = await make_user("alice")
     assert not (await resolve_user(None))["authenticated"]
     assert not (await resolve_user(f"{settings.SESSION_COOKIE_NAME}=nosuchsession"))[

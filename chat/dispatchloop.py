@@ -1,0 +1,63 @@
+"""A cheaper event loop for consumers that hear many group events.
+
+channels' `await_many_dispatch` waits on the socket and the channel layer with a fresh task and
+an `asyncio.wait` for every event: per member and per broadcast, a task is created, run,
+finished and waited for. Here each source has one long-lived reader, and a lock keeps the
+handlers one at a time, exactly as before: a group event still waits while a frame's handler
+is busy (the opening history, a message being stored). Measured in docs/performance.md.
+"""
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
+
+Source = Callable[[], Awaitable[dict]]
+
+
+class SerialDispatchMixin:
+    """For an `AsyncConsumer` subclass: the same consumer contract (handlers run one at a time,
+    StopConsumer ends it, an error in a handler ends it), one reader task per source."""
+
+    async def __call__(self, scope: dict, receive: Source, send: Callable) -> None:
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        if self.channel_layer is None:  # no layer: only the socket to read
+            with contextlib.suppress(StopConsumer):
+                await self._pump(receive, asyncio.Lock())
+            return
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        await self._run_both(receive)
+
+    async def _run_both(self, receive: Source) -> None:
+        one_at_a_time = asyncio.Lock()
+        events = asyncio.ensure_future(self._pump(self.channel_receive, one_at_a_time))
+        frames = asyncio.current_task()
+        # A group event's handler that fails (or stops the consumer) must end the socket too,
+        # not leave it open and deaf.
+        events.add_done_callback(lambda _: frames.cancel() if not events.cancelled() else None)
+        try:
+            await self._pump(receive, one_at_a_time)
+        except StopConsumer:
+            pass
+        except asyncio.CancelledError:
+            if not events.done() or events.cancelled():
+                raise  # cancelled from outside (server shutdown)
+            with contextlib.suppress(StopConsumer):
+                events.result()  # re-raises the handler's error
+        finally:
+            events.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopConsumer):
+                await events
+
+    async def _pump(self, source: Source, one_at_a_time: asyncio.Lock) -> Any:
+        while True:
+            message = await source()
+            async with one_at_a_time:
+                await self.dispatch(message)
