@@ -13,6 +13,7 @@ from alert.groups import alert_room_group, alert_user_group
 from alert.serializers import alert_to_dict
 from chat import selectors as chat_selectors
 from chat.consumers import (
+    CLOSE_CATCH_UP,
     CLOSE_FLOODING,
     CLOSE_NO_ROOM,
     CLOSE_NOT_LOGGED_IN,
@@ -142,6 +143,9 @@ class AlertSocket(AsyncWebsocketConsumer):
 
     async def user_logout(self, event: dict) -> None:
         await self.close_with(CLOSE_NOT_LOGGED_IN)
+
+    async def layer_gap(self, event: dict) -> None:
+        await self.close_with(CLOSE_CATCH_UP)  # alerts may be missing: reconnect, re-read
 
 
 class AlertRoomConsumer(AlertSocket):

@@ -24,6 +24,9 @@ CLOSE_NO_ROOM = 4404
 CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_FLOODING = 4429
 CLOSE_TOO_BIG = 1009
+# The channel layer lost events meant for this socket (mychannels/layers.py): reconnect with
+# `?after=` and catch up from the database.
+CLOSE_CATCH_UP = 1012
 # Typing frames closer together than this are dropped: room.js sends one per 2.5 s, and a
 # hostile client must not make the server fan out a broadcast per frame.
 TYPING_MIN_INTERVAL_SECONDS = 1.0
@@ -274,6 +277,9 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     async def user_logout(self, event: dict) -> None:
         await self.close_with(CLOSE_NOT_LOGGED_IN)
 
+    async def layer_gap(self, event: dict) -> None:
+        await self.close_with(CLOSE_CATCH_UP)
+
     async def user_removed(self, event: dict) -> None:
         if event["room_id"] == self.room_id:
             await self.close_with(CLOSE_NOT_MEMBER)
@@ -398,3 +404,6 @@ class RoomListConsumer(AsyncWebsocketConsumer):
 
     async def user_logout(self, event: dict) -> None:
         await self._close(CLOSE_NOT_LOGGED_IN)
+
+    async def layer_gap(self, event: dict) -> None:
+        await self._close(CLOSE_CATCH_UP)  # counts may have missed messages: recount on open

@@ -172,7 +172,7 @@ def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
     """Redis pub/sub: one PUBLISH per group_send, fanned out to the members inside each
     process, instead of one list entry per member pushed and popped through Redis."""
     return {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "mychannels.layers.PubSubChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
@@ -187,9 +187,8 @@ def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
     }
 
 
-# pubsub measured faster (docs/performance.md) but does not recover when Redis was down at
-# start (tests/e2e/test_faults.py), so core stays the default until that is solved.
-CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "core").strip() or "core"
+# pub/sub measured faster (docs/performance.md) and is the default; core is the fallback.
+CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub").strip() or "pubsub"
 if CHANNEL_LAYER_BACKEND not in {"core", "pubsub"}:
     raise ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'core' or 'pubsub'")
 

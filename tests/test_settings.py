@@ -34,18 +34,18 @@ def test_database_url_and_redis_url_switch_to_postgres_and_redis_with_a_big_pool
     assert settings_value("s.DATABASES['default']['ENGINE']", **env).endswith("postgresql")
     host = settings_value("s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]", **env)
     assert "'max_connections': 5000" in host and "'socket_timeout': 15" in host
-    # Defaults (docs/performance.md): the core Redis layer, pooled PostgreSQL.
+    # Defaults (docs/performance.md): the Redis pub/sub layer, pooled PostgreSQL.
     layer = settings_value("s.CHANNEL_LAYERS['default']['BACKEND']", **env)
-    assert layer == "channels_redis.core.RedisChannelLayer"
+    assert layer == "mychannels.layers.PubSubChannelLayer"
     assert "'max_size': 10" in settings_value("s.DATABASES['default']['OPTIONS']['pool']", **env)
 
 
 def test_the_channel_layer_backend_is_chosen_by_environment_and_checked():
     env = {"DJANGO_DEBUG": "1", "REDIS_URL": "redis://r:6379/0"}
-    pubsub = settings_value(
-        "s.CHANNEL_LAYERS['default']['BACKEND']", CHANNEL_LAYER_BACKEND="pubsub", **env
+    core = settings_value(
+        "s.CHANNEL_LAYERS['default']['BACKEND']", CHANNEL_LAYER_BACKEND="core", **env
     )
-    assert pubsub == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert core == "channels_redis.core.RedisChannelLayer"
     refused = settings_value("s.CHANNEL_LAYERS", CHANNEL_LAYER_BACKEND="rabbit", **env)
     assert refused.startswith("ERROR") and "CHANNEL_LAYER_BACKEND" in refused
 

@@ -1,0 +1,86 @@
+"""The Redis pub/sub channel layer, told when its subscriber connection came back.
+
+Pub/sub keeps nothing for a subscriber that is away: whatever was published while the
+connection was down (Redis restarted, a network blip) never reaches this process. redis-py
+reconnects and subscribes again by itself, silently, so sockets would stay open with a hole
+in what they were sent. Here every reconnect puts a `layer.gap` event in each of this
+process's channels; consumers close with 1012 and clients reconnect with `?after=`, catching
+up from the database (the record). channels-redis's core layer fails loudly instead (its
+receive raises), which is why it needed none of this.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+)
+from channels_redis.utils import _wrap_close
+from redis.asyncio.client import PubSub
+
+logger = logging.getLogger(__name__)
+
+GAP_EVENT = {"type": "layer.gap"}
+
+
+class _GapAwarePubSub(PubSub):
+    """redis-py's PubSub, which calls `on_connect` after every (re)connect to subscribe again."""
+
+    def __init__(self, *args: Any, on_reconnect: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_reconnect = on_reconnect
+        self._connected_before = False
+
+    async def connect(self) -> None:
+        await super().connect()
+        self._connected_before = True
+
+    async def on_connect(self, connection: Any) -> None:
+        await super().on_connect(connection)
+        if self._connected_before:  # a reconnect: the first connect happens before it
+            self._on_reconnect()
+
+
+class GapAwareShardConnection(RedisSingleShardConnection):
+    def _ensure_redis(self) -> None:
+        if self._redis is not None:
+            return
+        super()._ensure_redis()
+        self._pubsub = _GapAwarePubSub(self._redis.connection_pool, on_reconnect=self._announce_gap)
+
+    def _announce_gap(self) -> None:
+        layer = self.channel_layer
+        logger.warning(
+            "the channel layer's Redis connection came back: %d local channels told to catch up",
+            len(layer.channels),
+        )
+        event = layer.channel_layer.serialize(GAP_EVENT)
+        for queue in list(layer.channels.values()):
+            queue.put_nowait(event)
+
+
+class GapAwareLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shards = [GapAwareShardConnection(s.host, self) for s in self._shards]
+
+
+class PubSubChannelLayer(RedisPubSubChannelLayer):
+    """channels-redis's pub/sub layer with gap events, and `receive` called directly (the
+    base class reaches it through `__getattr__` and a proxy coroutine on every event)."""
+
+    def _get_layer(self) -> GapAwareLoopLayer:
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:  # as the base class does, with our loop layer
+            layer = GapAwareLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+        return layer
+
+    async def receive(self, channel: str) -> dict:
+        return await self._get_layer().receive(channel)
