@@ -37,10 +37,14 @@ class SerialDispatchMixin:
 
     async def _run_both(self, receive: Source) -> None:
         one_at_a_time = asyncio.Lock()
-        events = asyncio.ensure_future(self._pump(self.channel_receive, one_at_a_time))
         frames = asyncio.current_task()
         # A group event's handler that fails (or stops the consumer) must end the socket too,
-        # not leave it open and deaf.
+        # not leave it open and deaf; and it cancels the frames while it still holds the lock,
+        # so that a frame already read never starts its handler after the error. (The done
+        # callback runs only after the lock is released: it covers the layer's own errors.)
+        events = asyncio.ensure_future(
+            self._pump(self.channel_receive, one_at_a_time, on_error=frames.cancel)
+        )
         events.add_done_callback(lambda _: frames.cancel() if not events.cancelled() else None)
         try:
             await self._pump(receive, one_at_a_time)
@@ -56,8 +60,15 @@ class SerialDispatchMixin:
             with contextlib.suppress(asyncio.CancelledError, StopConsumer):
                 await events
 
-    async def _pump(self, source: Source, one_at_a_time: asyncio.Lock) -> Any:
+    async def _pump(
+        self, source: Source, one_at_a_time: asyncio.Lock, on_error: Callable | None = None
+    ) -> Any:
         while True:
             message = await source()
             async with one_at_a_time:
-                await self.dispatch(message)
+                try:
+                    await self.dispatch(message)
+                except Exception:  # StopConsumer too
+                    if on_error is not None:
+                        on_error()
+                    raise

@@ -20,6 +20,10 @@ from chat.offthread import pooled
 
 
 def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
+    if session_key and "\x00" in session_key:
+        # No session key has one, and PostgreSQL refuses the lookup (DataError): the cookie
+        # parser turns an escaped `"...\\000"` in a cookie into a NUL. No session, then.
+        session_key = None
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     return session, get_user.func({"session": session})
 
