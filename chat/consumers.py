@@ -109,8 +109,9 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
         # Joined before reading history: a message broadcast meanwhile waits in our channel
         # and arrives after the history frame (clients drop ids they have already seen).
         await self._send_opening_history()
-        await tracker().enter(self.room_id, self.conn_id, self.user.pk, self.user.get_username())
-        presence = await tracker().snapshot(self.room_id)
+        presence = await tracker().enter(
+            self.room_id, self.conn_id, self.user.pk, self.user.get_username()
+        )
         self.presence_version = max(self.presence_version, presence.version)
         frame = services.presence_frame(room_id=self.room_id, usernames=presence.usernames)
         await self.send_json(frame)

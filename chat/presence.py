@@ -11,8 +11,8 @@ a broadcast reads the set and its version together. Broadcasts from different pr
 can reach a socket in any order; the socket forwards only the newest version it has seen,
 so the last list a client shows is the current one.
 
-Changes are broadcast coalesced per room, so a connect storm costs a few presence frames,
-not one per arrival.
+Changes are broadcast coalesced per room (0.1 s after the first change, then at most once a
+second), so a connect storm costs a few presence frames, not one per arrival.
 """
 
 import asyncio
@@ -31,6 +31,9 @@ TTL_SECONDS = 40
 HEARTBEAT_SECONDS = 20
 SWEEP_SECONDS = 10
 COALESCE_SECONDS = 0.1
+# At most one presence frame per room per this interval: each one goes to every member with
+# every name, so during a connect storm per-arrival frames would cost members x arrivals.
+MIN_BROADCAST_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class MemoryStore:
             room.update(dict.fromkeys(entries, expires))
         return changed
 
+    async def enter(self, room_id: int, entry: str, expires: float) -> tuple[int, list[str]]:
+        """Add one entry and read the room's set and version back."""
+        await self.add({room_id: [entry]}, expires)
+        return await self.snapshot(room_id)
+
     async def remove(self, room_id: int, entry: str) -> bool:
         if self._rooms.get(room_id, {}).pop(entry, None) is None:
             return False
@@ -112,6 +120,17 @@ if added > 0 then bump(KEYS[2], ARGV[2]) end
 return added
 """
 )
+# KEYS: set, version, rooms index. ARGV: expires, version seed, room id, now, entry.
+# One round trip for a socket's arrival: add it, then read the set and version back.
+_ENTER_LUA = (
+    _BUMP_LUA
+    + """
+local added = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[3])
+if added > 0 then bump(KEYS[2], ARGV[2]) end
+return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], '+inf')}
+"""
+)
 # KEYS: set, version. ARGV: entry, version seed.
 _REMOVE_LUA = (
     _BUMP_LUA
@@ -139,6 +158,7 @@ class RedisStore:
         self._prefix = f"{prefix}:presence"
         self._rooms_key = f"{self._prefix}:rooms"
         self._add = self._redis.register_script(_ADD_LUA)
+        self._enter = self._redis.register_script(_ENTER_LUA)
         self._remove = self._redis.register_script(_REMOVE_LUA)
         self._sweep = self._redis.register_script(_SWEEP_LUA)
 
@@ -161,6 +181,13 @@ class RedisStore:
                 )
             added = await pipe.execute()
         return [room_id for (room_id, _), count in zip(rooms, added, strict=True) if count]
+
+    async def enter(self, room_id: int, entry: str, expires: float) -> tuple[int, list[str]]:
+        """Add one entry and read the room's set and version back, in one round trip."""
+        keys = [self._key(room_id), self._version_key(room_id), self._rooms_key]
+        args = [expires, _version_seed(), room_id, time.time(), entry]
+        version, entries = await self._enter(keys=keys, args=args)
+        return int(version), entries
 
     async def remove(self, room_id: int, entry: str) -> bool:
         keys = [self._key(room_id), self._version_key(room_id)]
@@ -190,15 +217,20 @@ class PresenceTracker:
         self.store = RedisStore(url, settings.CHANNEL_LAYER_PREFIX) if url else MemoryStore()
         self._local: dict[int, set[str]] = {}
         self._pending: set[int] = set()
+        self._last_broadcast: dict[int, float] = {}  # room -> loop time of its last frame
         self._tasks: set[asyncio.Task] = set()  # strong references: the loop keeps weak ones
         self._background: asyncio.Task | None = None
 
-    async def enter(self, room_id: int, conn_id: str, user_id: int, username: str) -> None:
+    async def enter(
+        self, room_id: int, conn_id: str, user_id: int, username: str
+    ) -> PresenceSnapshot:
+        """Count the socket in, and return who is in the room now (itself included)."""
         entry = _entry(conn_id, user_id, username)
         self._local.setdefault(room_id, set()).add(entry)
         self._ensure_background()
-        await self.store.add({room_id: [entry]}, time.time() + TTL_SECONDS)
+        version, entries = await self.store.enter(room_id, entry, time.time() + TTL_SECONDS)
         self.changed(room_id)
+        return PresenceSnapshot(version=version, usernames=_usernames(entries))
 
     async def leave(self, room_id: int, conn_id: str, user_id: int, username: str) -> None:
         entry = _entry(conn_id, user_id, username)
@@ -220,7 +252,10 @@ class PresenceTracker:
         if room_id in self._pending:
             return
         self._pending.add(room_id)
-        asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._spawn, room_id)
+        loop = asyncio.get_running_loop()
+        next_allowed = self._last_broadcast.get(room_id, 0.0) + MIN_BROADCAST_INTERVAL_SECONDS
+        delay = max(COALESCE_SECONDS, next_allowed - loop.time())
+        loop.call_later(delay, self._spawn, room_id)
 
     def _spawn(self, room_id: int) -> None:
         task = asyncio.ensure_future(self._broadcast(room_id))
@@ -231,6 +266,11 @@ class PresenceTracker:
         from chat.services import presence_broadcast
 
         self._pending.discard(room_id)  # before reading: a later change schedules another
+        now = asyncio.get_running_loop().time()
+        self._last_broadcast[room_id] = now
+        for room, at in list(self._last_broadcast.items()):  # forget rooms long quiet
+            if now - at > MIN_BROADCAST_INTERVAL_SECONDS:
+                del self._last_broadcast[room]
         try:
             await presence_broadcast(room_id=room_id)
         except Exception:

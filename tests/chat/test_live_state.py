@@ -111,6 +111,21 @@ async def test_two_tabs_of_one_user_count_once_until_the_last_tab_closes(open_ro
     assert (await presence_until(watcher, ["bob"]))["count"] == 1
 
 
+async def test_a_burst_of_arrivals_costs_a_couple_of_presence_frames(open_room_socket):
+    """Each frame goes to every member with every name: per-arrival frames would cost
+    members x arrivals in a connect storm. Frames are at least a second apart per room."""
+    users = [await make_user(f"user{i}") for i in range(12)]
+    room = await make_room("general", users)
+    watcher, _, _ = await open_room_socket(users[0], room)
+    await watcher.recv_type("presence")  # its own arrival's broadcast
+    for user in users[1:]:
+        await open_room_socket(user, room)
+    names = sorted(u.username for u in users)
+    frames = [f for f in await frames_within(watcher, 2.5) if f["type"] == "presence"]
+    assert 1 <= len(frames) <= 3, [f["count"] for f in frames]
+    assert frames[-1]["users"] == names and frames[-1]["count"] == 12
+
+
 async def test_a_stale_presence_broadcast_never_overwrites_a_newer_one(open_room_socket):
     """Broadcasts from two processes can cross in the channel layer: the socket forwards
     only versions at least as new as the last it sent."""

@@ -80,3 +80,19 @@ async def test_version_keeps_growing_when_redis_loses_its_data():
         if keys:
             await raw.delete(*keys)
         await raw.aclose()
+
+
+async def test_entering_adds_and_reads_back_in_one_step(store):
+    room, later = 11, time.time() + 60
+    await store.add({room: ["old|2|bob"]}, later)
+    await store.add({room: ["gone|3|carol"]}, time.time() - 1)  # expired: not read back
+    before, _ = await store.snapshot(room)
+    version, entries = await store.enter(room, "new|1|alice", later)
+    assert version > before and sorted(entries) == ["new|1|alice", "old|2|bob"]
+    assert (version, sorted(entries)) == (
+        (await store.snapshot(room))[0],
+        sorted((await store.snapshot(room))[1]),
+    )
+    # The same socket entering again (a refresh) changes nothing: same version.
+    again, _ = await store.enter(room, "new|1|alice", later + 5)
+    assert again == version
