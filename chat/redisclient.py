@@ -5,13 +5,21 @@ from redis import asyncio as aioredis
 
 
 def redis_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
-    """A client sized and retried like the channel layer's pool: every socket of a connect
-    storm touches Redis at once and redis-py 8 caps a pool at 100 (DESIGN.md, trap 1), and
-    after a Redis restart every pooled connection is dead until retried."""
-    return aioredis.Redis.from_url(
+    """A client whose pool waits for a free connection instead of opening one per caller.
+
+    In a connect storm every socket touches Redis at once: redis-py's default pool opened a
+    connection per waiting caller (each costing a TCP connect, a handshake and, in redis-py 8,
+    a read of its own package metadata: a third of the server's CPU in a 2,000-socket storm,
+    docs/performance.md), or refused past 100 (DESIGN.md, trap 1). Calls take a fraction of a
+    millisecond, so a few dozen connections serve any storm. Retried, because after a Redis
+    restart every pooled connection is dead until reconnected.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=settings.REDIS_CLIENT_POOL_SIZE,
+        timeout=settings.REDIS_CLIENT_POOL_WAIT,
         socket_timeout=5,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
         retry=settings.REDIS_RETRY,
         decode_responses=decode_responses,
     )
+    return aioredis.Redis(connection_pool=pool)

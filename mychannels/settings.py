@@ -136,6 +136,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # channels-redis blocks waiting for one: both must be raised (DESIGN.md, trap 1).
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 5000)
 REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT", 15)
+# The service's own clients (presence, flood control, socket cap): connections per client and
+# event loop, and how long a call may wait for a free one (chat/redisclient.py).
+REDIS_CLIENT_POOL_SIZE = env_int("REDIS_CLIENT_POOL_SIZE", 32)
+REDIS_CLIENT_POOL_WAIT = env_int("REDIS_CLIENT_POOL_WAIT", 5)
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
 
 
