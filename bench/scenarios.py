@@ -31,17 +31,18 @@ class Scale:
     @classmethod
     def full(cls) -> "Scale":
         return cls(
-            room100_rates=[1000, 5000, 10000, 15000, 20000, 30000],
+            room100_rates=[1000, 5000, 7500, 10000, 15000, 20000, 30000],
             room1000_rates=[10000, 20000],
             pair_rooms=250,
             pair_rates=[1000, 2000],
             storm=2000,
             idle=[1000, 10000],
             # Under 3 minutes for the whole run: a ramp stops at its first failed rate (the
-            # rates past it only show more of the same saturation), steps of 1.5 s (still
-            # 1,500+ deliveries each) with the same 2 s drain, 20 s to open idle sockets
-            # (a server that is slower is measured on what it holds), 500 handshakes at once.
-            step_seconds=1.5,
+            # rates past it only show more of the same saturation), steps of 1.25 s (still
+            # 1,250+ deliveries each) with a 1 s drain, 20 s to open idle sockets (a server
+            # that is slower is measured on what it holds), 500 handshakes at once.
+            step_seconds=1.25,
+            drain_seconds=1.0,  # 5x the 200 ms p99 limit: later frames are loss either way
             stop_after_failures=1,
             idle_seconds=20.0,
             open_concurrency=500,

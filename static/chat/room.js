@@ -41,6 +41,7 @@
     4404: "This room does not exist.",
     4409: "Too many open tabs.",
     4429: "Disconnected for sending too fast.",
+    1012: "Catching up",
   };
 
   function el(tag, className, text) {
