@@ -5,12 +5,18 @@ instead of Daphne's 1 MiB, and oversized frames answered with a 1009 close frame
 (mychannels/server.py). Every `daphne` option works; a flag given here wins over the default.
 """
 
+import asyncio
 import os
 import sys
 
-from daphne.cli import CommandLineInterface
+import uvloop
 
-from mychannels.server import ChatServer
+# Before daphne.server is imported: it creates Twisted's asyncio loop at import time.
+asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+from daphne.cli import CommandLineInterface  # noqa: E402
+
+from mychannels.server import ChatServer  # noqa: E402
 
 
 class ChatCommandLine(CommandLineInterface):
