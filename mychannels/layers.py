@@ -70,8 +70,31 @@ class GapAwareLoopLayer(RedisPubSubLoopLayer):
 
 
 class PubSubChannelLayer(RedisPubSubChannelLayer):
-    """channels-redis's pub/sub layer with gap events, and `receive` called directly (the
-    base class reaches it through `__getattr__` and a proxy coroutine on every event)."""
+    """channels-redis's pub/sub layer with gap events, `receive` called directly (the
+    base class reaches it through `__getattr__` and a proxy coroutine on every event), and
+    each published event decoded once per process.
+
+    A group message arrives once and its bytes go into the queue of every member's channel;
+    the base class decodes it again for each of them. Here the members get the same decoded
+    event (handlers only read events), so the text of a broadcast is one string object and
+    mychannels/wsprotocol.py frames it once for the whole room.
+    """
+
+    _DECODED_CACHE_SIZE = 64  # broadcasts being delivered at once, with room to spare
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._decoded: dict[int, tuple[bytes, dict]] = {}
+
+    def deserialize(self, message: bytes) -> dict:
+        # By identity: the same bytes object sits in every member's queue. Each entry keeps
+        # its bytes alive, so an id cannot be reused while it is cached.
+        entry = self._decoded.get(id(message))
+        if entry is None or entry[0] is not message:
+            if len(self._decoded) >= self._DECODED_CACHE_SIZE:
+                self._decoded.clear()
+            entry = self._decoded[id(message)] = (message, super().deserialize(message))
+        return entry[1]
 
     def _get_layer(self) -> GapAwareLoopLayer:
         loop = asyncio.get_running_loop()

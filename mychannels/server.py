@@ -13,6 +13,8 @@ from typing import Any
 
 from daphne.server import Server
 
+from mychannels.wsprotocol import ChatWebSocketProtocol
+
 
 class ChatServer(Server):
     def __init__(self, *args: Any, ready_callable: Callable[[], Any] | None = None, **kwargs):
@@ -21,5 +23,6 @@ class ChatServer(Server):
 
     def _factories_ready(self) -> None:
         self.ws_factory.setProtocolOptions(failByDrop=False)
+        self.ws_factory.protocol = ChatWebSocketProtocol
         if self._then_ready is not None:
             self._then_ready()
