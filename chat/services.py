@@ -3,6 +3,7 @@ services talk to the channel layer: the consumer, the API, the admin and the man
 commands all call these, so a message from a bot looks exactly like one typed in a browser."""
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,17 +113,12 @@ def _store_message(
     wraps its saves in one) the broadcast waits for the commit, so nobody hears of a message
     that could still be rolled back.
     """
+    message = Message(room=room, author=author, body=body, client_id=client_id)
     try:
-        with transaction.atomic():
-            # One writer per room at a time: ids are then committed in id order within a room,
-            # so a client that has seen id N and asks for `after=N` can never miss a smaller id
-            # that was still uncommitted when N was broadcast. The membership check is the same
-            # read (the lock is taken only for a member): one round trip less per message.
-            if not _lock_room_for_member(room, author):
-                raise ServiceError("forbidden", "the author is not a member of this room")
-            message = Message.objects.create(
-                room=room, author=author, body=body, client_id=client_id
-            )
+        # A savepoint only inside a caller's transaction: on its own the insert is one
+        # statement, and so one transaction, already.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            stored = _insert_if_member(message)
     except IntegrityError:
         # A resend: the unique (room, author, client_id) refused the copy, and nothing was
         # stored or broadcast. Looking it up only then saves a read on every first send.
@@ -130,10 +126,68 @@ def _store_message(
         if earlier is None:
             raise
         return earlier, False, False
+    if not stored:
+        raise ServiceError("forbidden", "the author is not a member of this room")
     deferred = connection.in_atomic_block
     if deferred:
         transaction.on_commit(lambda: async_to_sync(broadcast_message)(message))
     return message, True, deferred
+
+
+# One writer per room at a time: the room row is locked (for members only: the same read is
+# the membership check) until the insert commits, so ids are committed in id order within a
+# room and a client that has seen id N and asks for `after=N` can never miss a smaller id
+# that was still uncommitted when N was broadcast. On PostgreSQL lock, check and insert are
+# one statement, one round trip, with no query to build per message (measured in
+# docs/performance.md); elsewhere (SQLite in development, which locks the whole database
+# for a write anyway) the ORM does the same in three.
+_ROOMS, _MESSAGES = Room._meta.db_table, Message._meta.db_table
+_MEMBERS = Room.users.through._meta.db_table
+_INSERT_IF_MEMBER_SQL = f"""
+WITH member_room AS (
+    SELECT r.id FROM {_ROOMS} r
+    WHERE r.id = %(room_id)s
+      AND EXISTS (SELECT 1 FROM {_MEMBERS} m WHERE m.room_id = r.id AND m.user_id = %(author_id)s)
+    FOR UPDATE OF r
+)
+INSERT INTO {_MESSAGES} (room_id, author_id, body, created, client_id)
+SELECT id, %(author_id)s, %(body)s, %(created)s, %(client_id)s FROM member_room
+RETURNING id
+"""
+
+
+def _insert_if_member(message: Message) -> bool:
+    """Store `message` if its author is a member of its room; False (nothing stored) if not."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            if not _lock_room_for_member(message.room, message.author):
+                return False
+            message.save(force_insert=True)
+        return True
+    params = {
+        "room_id": message.room_id,
+        "author_id": message.author_id,
+        "body": message.body,
+        "created": message.created,
+        "client_id": message.client_id,
+    }
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_IF_MEMBER_SQL, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        raise  # the connection is fine: a resend, handled by the caller
+    except DatabaseError:
+        # What a transaction block does on its way out: a connection that broke under the
+        # statement is dropped, so that the resend that follows gets a working one.
+        connection.close_if_unusable_or_obsolete()
+        raise
+    if row is None:
+        return False
+    message.id = row[0]
+    message._state.adding = False
+    message._state.db = connection.alias
+    return True
 
 
 def _lock_room_for_member(room: Room, author: AbstractBaseUser) -> bool:

@@ -8,9 +8,11 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from chat import selectors
-from chat.models import Message
+from chat import selectors, services
+from chat.models import Message, Room
 from mychannels.auth import SessionAuthMiddlewareStack
 from tests.conftest import communicator, make_room, make_user, session_cookie
 
@@ -99,3 +101,31 @@ def test_pooled_calls_hand_their_connections_back():
     alice = get_user_model().objects.create_user("alice", password="pw-for-tests-1")
     for _ in range(3 * settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]):
         assert asyncio.run(selectors.room_access(1_000_000, alice.pk)).room is None
+
+
+def test_storing_a_message_is_one_statement_on_postgresql():
+    """Lock, membership check and insert in one round trip (docs/performance.md); a resend
+    and a stranger still get what they got before."""
+    User = get_user_model()
+    alice, bob = User.objects.create(username="alice"), User.objects.create(username="bob")
+    room = Room.objects.create(name="general")
+    room.users.add(alice)
+    with CaptureQueriesContext(connection) as queries:
+        message, created, deferred = services._store_message(room, alice, "hello", "c-1")
+    assert connection.vendor == "postgresql"
+    assert len(queries) == 1 and "FOR UPDATE" in queries[0]["sql"]
+    assert created and not deferred and message.pk
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.room_id, stored.author_id, stored.body, stored.client_id) == (
+        room.pk,
+        alice.pk,
+        "hello",
+        "c-1",
+    )
+    assert stored.created == message.created
+    again, created, _ = services._store_message(room, alice, "hello", "c-1")
+    assert again.pk == message.pk and not created
+    with pytest.raises(services.ServiceError) as refused:
+        services._store_message(room, bob, "let me in", None)
+    assert refused.value.code == "forbidden"
+    assert Message.objects.count() == 1
