@@ -1,0 +1,531 @@
+"""Daphne's WebSocket protocol with the broadcast fast path (mychannels/wsprotocol.py): text
+frames are exactly what RFC 6455 (5.2) and autobahn make, a text object is framed once, and
+`write_now` sends straight away only when nothing is queued, so bytes never overtake each
+other. Unit tests: no server, no reactor."""
+
+import contextlib
+import json
+import select
+import socket
+import struct
+
+import pytest
+from autobahn.twisted.websocket import WebSocketServerFactory
+from autobahn.websocket.compress import PerMessageDeflate
+from autobahn.websocket.protocol import PayloadExceededError
+from daphne.ws_protocol import WebSocketProtocol
+from django.conf import settings
+from twisted.internet import main, tcp
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import StringTransport
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from mychannels.wsprotocol import ChatWebSocketProtocol, FrameCache, text_frame, write_now
+
+
+def parse_frame(data: bytes) -> dict:
+    """RFC 6455 section 5.2, written out independently of the code under test."""
+    first, second = data[0], data[1]
+    length, offset = second & 0x7F, 2
+    if length == 126:
+        (length,) = struct.unpack("!H", data[2:4])
+        offset = 4
+    elif length == 127:
+        (length,) = struct.unpack("!Q", data[2:10])
+        offset = 10
+    assert not second & 0x80, "a server frame must not be masked"
+    return {
+        "fin": bool(first & 0x80),
+        "rsv": first & 0x70,
+        "opcode": first & 0x0F,
+        "length_code": second & 0x7F,
+        "header_length": offset,
+        "length": length,
+        "payload": data[offset:],
+    }
+
+
+def parsed_by_websockets(data: bytes) -> Frame:
+    """A second opinion: the websockets client's own frame parser."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    assert reader.at_eof(), "bytes left over after the frame"
+    return done.value.value
+
+
+# payload bytes -> the length form RFC 6455 requires (the shortest one)
+SIZES = [
+    (0, 0, 2),
+    (1, 1, 2),
+    (125, 125, 2),
+    (126, 126, 4),
+    (127, 126, 4),
+    (65535, 126, 4),
+    (65536, 127, 10),
+    (70000, 127, 10),
+]
+
+
+@pytest.mark.parametrize(("size", "length_code", "header_length"), SIZES)
+def test_text_frame_header_uses_the_shortest_length_form(size, length_code, header_length):
+    text = "x" * size
+    frame = text_frame(text)
+    parsed = parse_frame(frame)
+    assert frame[0] == 0x81  # FIN, no RSV bits, opcode 1 (text)
+    assert parsed["length_code"] == length_code
+    assert parsed["header_length"] == header_length
+    assert parsed["length"] == size == len(parsed["payload"])
+    assert len(frame) == header_length + size
+    assert parsed["payload"].decode() == text
+    other = parsed_by_websockets(frame)
+    assert (other.fin, other.opcode, bytes(other.data)) == (True, Opcode.TEXT, text.encode())
+
+
+@pytest.mark.parametrize(
+    ("text", "length_code"),
+    [
+        ("é" * 62, 124),  # 62 characters, 124 bytes: still the 7-bit form
+        ("é" * 63, 126),  # 63 characters, 126 bytes: the 16-bit form
+        ("€" * 42, 126),  # 3 bytes each
+        ("😀" * 16383 + "abc", 126),  # 65,535 bytes
+        ("😀" * 16384, 127),  # 16,384 characters, 65,536 bytes: the 64-bit form
+        ("mixed é € 😀 ascii " * 500, 126),
+    ],
+)
+def test_non_ascii_length_is_counted_in_utf8_bytes(text, length_code):
+    frame = text_frame(text)
+    parsed = parse_frame(frame)
+    payload = text.encode("utf-8")
+    assert parsed["length_code"] == length_code
+    assert parsed["length"] == len(payload)
+    assert parsed["payload"] == payload
+    assert bytes(parsed_by_websockets(frame).data).decode() == text
+
+
+def distinct_copy(text: str) -> str:
+    """An equal string that is another object."""
+    copy = "".join([text[:1], text[1:]])
+    assert copy == text and copy is not text
+    return copy
+
+
+def test_frame_cache_returns_the_same_bytes_for_the_same_string_object():
+    cache = FrameCache()
+    text = distinct_copy('{"type":"message","body":"héllo"}' * 10)
+    frame = cache.frame(text)
+    assert cache.frame(text) is frame
+    assert frame == text_frame(text)
+
+
+def test_frame_cache_builds_a_fresh_correct_frame_for_an_equal_but_different_string():
+    cache = FrameCache()
+    first = "é" * 100
+    second = distinct_copy(first)
+    first_frame = cache.frame(first)
+    second_frame = cache.frame(second)
+    assert second_frame is not first_frame  # found by identity, not by equality
+    assert second_frame == first_frame == text_frame(second)
+    assert parse_frame(second_frame)["length"] == 200
+    assert cache.frame(first) is first_frame  # the first entry is still there
+
+
+@pytest.mark.parametrize("size", [1, 125, 126, 65535, 65536])
+def test_frame_cache_frames_every_length_form_correctly(size):
+    frame = FrameCache().frame("y" * size)
+    assert frame == text_frame("y" * size)
+    assert parse_frame(frame)["length"] == size
+
+
+def test_frame_cache_stays_bounded_and_correct():
+    cache = FrameCache(size=4)
+    texts = [distinct_copy(f"text {i} " * (i + 1)) for i in range(20)]
+    for text in texts:
+        assert cache.frame(text) == text_frame(text)
+        assert len(cache._frames) <= 4  # the bound (private, but it is what is tested)
+    # Texts cleared out of the cache come back framed correctly.
+    for text in texts:
+        assert cache.frame(text) == text_frame(text)
+
+
+def test_frame_cache_is_never_fooled_by_a_reused_id():
+    """Short-lived strings: CPython reuses a freed object's id at once. Every frame must
+    still match its own text."""
+    cache = FrameCache(size=8)
+    for i in range(2000):
+        text = distinct_copy(f"message number {i} " + "é" * (i % 50))
+        assert cache.frame(text) == text_frame(text), i
+        del text
+
+
+# write_now with a stand-in for Twisted's tcp.Connection ----------------------------------
+
+
+class FakeTransport:
+    """The attributes write_now reads on Twisted's tcp.Connection, with a recording of the
+    calls. `accept` decides what writeSomeData returns for the data it is given."""
+
+    def __init__(self, accept=len, data_buffer=b"", temp_buffer=(), tls=False):
+        if tls is not None:  # None: no TLS attribute at all
+            self.TLS = tls
+        self.connected = True
+        self.disconnecting = False
+        self.dataBuffer = data_buffer
+        self._tempDataBuffer = list(temp_buffer)
+        self.accept = accept
+        self.calls = []
+
+    def writeSomeData(self, data):
+        result = self.accept(data)
+        self.calls.append(("writeSomeData", bytes(data), result))
+        return result
+
+    def write(self, data):
+        self.calls.append(("write", bytes(data)))
+        self._tempDataBuffer.append(bytes(data))
+
+    def sent(self) -> bytes:
+        """What went out, in order: what writeSomeData took, then what was buffered."""
+        taken = b"".join(call[1][: call[2]] for call in self.calls if call[0] == "writeSomeData")
+        return taken + b"".join(self._tempDataBuffer)
+
+
+FRAME = text_frame("é" * 3000)
+
+
+def test_write_now_sends_at_once_when_nothing_is_buffered():
+    transport = FakeTransport()
+    write_now(transport, FRAME)
+    assert transport.calls == [("writeSomeData", FRAME, len(FRAME))]
+
+
+@pytest.mark.parametrize("taken", [0, 1, 2, 1000, len(FRAME) - 1])
+def test_write_now_buffers_the_remainder_of_a_partial_send(taken):
+    transport = FakeTransport(accept=lambda data: taken)
+    write_now(transport, FRAME)
+    assert transport.calls == [("writeSomeData", FRAME, taken), ("write", FRAME[taken:])]
+    assert transport.sent() == FRAME
+
+
+def test_write_now_buffers_everything_when_the_connection_is_lost():
+    transport = FakeTransport(accept=lambda data: main.CONNECTION_LOST)
+    write_now(transport, FRAME)
+    assert transport.calls == [
+        ("writeSomeData", FRAME, main.CONNECTION_LOST),
+        ("write", FRAME),  # Twisted meets the same error on its next write and closes
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data_buffer", "temp_buffer"),
+    [(b"queued", ()), (b"", [b"queued"]), (b"queued", [b"more"])],
+)
+def test_write_now_never_overtakes_buffered_bytes(data_buffer, temp_buffer):
+    transport = FakeTransport(data_buffer=data_buffer, temp_buffer=temp_buffer)
+    write_now(transport, FRAME)
+    write_now(transport, b"second")
+    assert [call[0] for call in transport.calls] == ["write", "write"]
+    assert transport._tempDataBuffer == [*temp_buffer, FRAME, b"second"]
+
+
+def test_write_now_after_a_partial_send_keeps_later_frames_behind_the_remainder():
+    transport = FakeTransport(accept=lambda data: 10)
+    write_now(transport, FRAME)
+    write_now(transport, b"next frame")  # the remainder is buffered now
+    assert [call[0] for call in transport.calls] == ["writeSomeData", "write", "write"]
+    assert transport.sent() == FRAME + b"next frame"
+
+
+@pytest.mark.parametrize("tls", [True, None])  # None: e.g. TLSMemoryBIOProtocol
+def test_write_now_takes_the_plain_write_on_tls(tls):
+    transport = FakeTransport(tls=tls)
+    write_now(transport, FRAME)
+    assert transport.calls == [("write", FRAME)]
+
+
+@pytest.mark.parametrize("state", ["not connected", "disconnecting"])
+def test_write_now_takes_the_plain_write_on_a_closing_connection(state):
+    transport = FakeTransport()
+    if state == "not connected":
+        transport.connected = False
+    else:
+        transport.disconnecting = True
+    write_now(transport, FRAME)
+    assert transport.calls == [("write", FRAME)]
+
+
+# write_now on Twisted's real tcp.Connection over a loopback TCP socket -------------------
+
+
+class NoReactor:
+    """Just enough reactor for a Connection that is driven by hand."""
+
+    def __init__(self):
+        self.writers = set()
+
+    def addWriter(self, writer):
+        self.writers.add(writer)
+
+    def removeWriter(self, writer):
+        self.writers.discard(writer)
+
+    def addReader(self, reader):
+        pass
+
+    def removeReader(self, reader):
+        pass
+
+
+@pytest.fixture
+def tcp_pair():
+    """(Twisted connection, its reactor, the peer socket): a real TCP connection on
+    loopback with small kernel buffers, so that sends are partial."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        peer = socket.socket()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        peer.connect(listener.getsockname())
+        ours, _ = listener.accept()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    peer.setblocking(False)
+    reactor = NoReactor()
+    connection = tcp.Connection(ours, Protocol(), reactor)
+    connection.connected = True
+    yield connection, reactor, peer
+    peer.close()
+    ours.close()
+
+
+def drain(connection, reactor, peer, expected_length: int) -> bytes:
+    """Read the peer while Twisted writes what it buffered, as the reactor would."""
+    received = bytearray()
+    for _ in range(1_000_000):
+        if len(received) >= expected_length:
+            return bytes(received)
+        with contextlib.suppress(BlockingIOError):
+            received += peer.recv(1 << 16)
+        if connection in reactor.writers:
+            connection.doWrite()
+    raise AssertionError(f"received {len(received)} of {expected_length} bytes")
+
+
+def test_write_now_on_a_real_tcp_connection_keeps_order_under_back_pressure(tcp_pair):
+    connection, reactor, peer = tcp_pair
+    assert connection.TLS is False  # the attribute write_now relies on
+    direct = []
+    real_send = connection.writeSomeData
+
+    def recording_send(data):
+        assert not connection.dataBuffer and not connection._tempDataBuffer
+        direct.append(bytes(data))
+        return real_send(data)
+
+    connection.writeSomeData = recording_send
+    frames = [text_frame(f"{i:04d} " + "é€😀" * (i * 400 + 1)) for i in range(40)]
+    frames.append(text_frame("z" * 200_000))  # more than Twisted's SEND_LIMIT in one go
+    for frame in frames:
+        write_now(connection, frame)
+    # Frames went out directly until the kernel took only part of one; every later frame
+    # queued behind that remainder in Twisted's buffer instead of being sent past it.
+    assert 0 < len(direct) < len(frames), len(direct)
+    assert direct == frames[: len(direct)]
+    assert connection in reactor.writers
+    connection.writeSomeData = real_send
+    stream = drain(connection, reactor, peer, sum(map(len, frames)))
+    assert stream == b"".join(frames)
+    # Once the buffer is empty, the next frame goes straight out again.
+    assert connection not in reactor.writers
+    connection.writeSomeData = recording_send
+    write_now(connection, text_frame("after"))
+    assert direct[-1] == text_frame("after")
+    assert drain(connection, reactor, peer, len(text_frame("after"))) == text_frame("after")
+
+
+def test_write_now_on_a_real_tcp_connection_whose_peer_is_gone(tcp_pair):
+    connection, _, peer = tcp_pair
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()  # a reset
+    readable, _, _ = select.select([connection.socket], [], [], 5)
+    assert readable, "the reset never arrived"
+    with pytest.raises(ConnectionResetError):
+        connection.socket.recv(1)
+    frames = [text_frame("first"), FRAME, text_frame("third")]
+    for frame in frames:
+        write_now(connection, frame)
+    # Nothing could be sent: all of it waits in Twisted's buffer, in order, for Twisted's own
+    # write path to meet the error and close the connection.
+    assert connection._tempDataBuffer == frames
+
+
+# ChatWebSocketProtocol.handle_reply against Daphne's own protocol ------------------------
+
+
+class TwistedLikeTransport(StringTransport):
+    """A StringTransport that looks like a plain, idle tcp.Connection to write_now."""
+
+    TLS = False
+    dataBuffer = b""
+
+    def __init__(self):
+        super().__init__()
+        self._tempDataBuffer = []
+        self.direct_sends = []
+
+    def writeSomeData(self, data):
+        self.direct_sends.append(data)
+        self.io.write(data)
+        return len(data)
+
+
+def open_protocol(protocol_class, **options):
+    factory = WebSocketServerFactory()
+    factory.protocol = protocol_class
+    factory.setProtocolOptions(**options)
+    protocol = factory.buildProtocol(None)
+    transport = TwistedLikeTransport()
+    protocol.makeConnection(transport)
+    protocol.state = protocol.STATE_OPEN  # as after the opening handshake...
+    protocol.client_addr = None  # ...which Daphne's onConnect would have run
+    return protocol, transport
+
+
+def reply(protocol_class, message, state=None, setup=None, **options):
+    """What the protocol writes for a reply, or the exception it raises."""
+    protocol, transport = open_protocol(protocol_class, **options)
+    if state is not None:
+        protocol.state = state
+    if setup is not None:
+        setup(protocol)
+    try:
+        protocol.handle_reply(message)
+    except Exception as error:
+        return type(error), transport.value(), transport.direct_sends
+    return None, transport.value(), transport.direct_sends
+
+
+TEXTS = ["a", "x" * 125, "x" * 126, "é" * 63, "y" * 65535, "😀" * 16384, "{}" * 40000]
+
+
+@pytest.mark.parametrize("text", TEXTS, ids=lambda text: f"{len(text.encode())}B")
+def test_a_text_reply_is_byte_for_byte_what_daphne_sends_and_goes_out_directly(text):
+    message = {"type": "websocket.send", "text": text}
+    error, fast, direct = reply(ChatWebSocketProtocol, message)
+    assert error is None
+    assert (None, fast) == reply(WebSocketProtocol, message)[:2]
+    assert direct == [fast]  # one direct send, nothing through Twisted's buffer
+    assert parse_frame(fast)["payload"].decode() == text
+
+
+def test_a_broadcast_text_is_framed_once_for_every_member():
+    text = distinct_copy('{"type":"message","body":"to everyone"}')
+    members = [open_protocol(ChatWebSocketProtocol) for _ in range(3)]
+    for protocol, _ in members:
+        protocol.handle_reply({"type": "websocket.send", "text": text})
+    first = members[0][1].direct_sends[0]
+    assert all(transport.direct_sends == [first] for _, transport in members)
+    assert all(transport.direct_sends[0] is first for _, transport in members)
+
+
+# The limit on what clients send (mychannels/serve.py gives it to Daphne, which makes it
+# autobahn's maxMessagePayloadSize): 64 KiB.
+INCOMING_LIMIT = settings.DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
+
+
+def history_text(messages: int) -> str:
+    """A history frame as the server sends it: compact JSON, bodies of the widest kind."""
+    page = [
+        {
+            "id": 1000 + number,
+            "room_id": 1,
+            "username": "carol",
+            "body": "😀" * settings.CHAT_MESSAGE_MAX_LENGTH,
+            "created": "2026-01-02T03:04:05.678901Z",
+            "client_id": str(number),
+        }
+        for number in range(messages)
+    ]
+    frame = {"type": "history", "messages": page, "has_more": True}
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("limit", "text"),
+    [
+        (1000, "é" * 501),  # 1,002 bytes: just over a small limit, the 16-bit form
+        (INCOMING_LIMIT, "x" * (INCOMING_LIMIT + 1)),  # one byte over: the 64-bit form
+        (INCOMING_LIMIT, history_text(settings.CHAT_HISTORY_LATEST)),  # a full opening page
+    ],
+    ids=["small limit", "one byte over 64 KiB", "opening history page"],
+)
+def test_a_text_reply_over_the_incoming_limit_is_sent_in_full_where_daphne_raises(limit, text):
+    """The bug fixed: autobahn applies maxMessagePayloadSize, the limit on what clients send,
+    to what the server sends too. Daphne's protocol raises PayloadExceededError for such a
+    reply (and writes nothing); that closed every new socket of a room whose opening history
+    page had grown past 64 KiB with 1011. The fast path sends it, whole, in one frame."""
+    payload = text.encode()
+    assert len(payload) > limit
+    message = {"type": "websocket.send", "text": text}
+    error, fast, direct = reply(ChatWebSocketProtocol, message, maxMessagePayloadSize=limit)
+    assert error is None
+    assert fast == text_frame(text)
+    assert direct == [fast]  # one direct send, nothing through Twisted's buffer
+    parsed = parse_frame(fast)
+    assert (parsed["fin"], parsed["rsv"], parsed["opcode"]) == (True, 0, 1)
+    assert parsed["length"] == len(payload) and parsed["payload"] == payload
+    assert parsed["length_code"] == (127 if len(payload) > 0xFFFF else 126)
+    assert bytes(parsed_by_websockets(fast).data) == payload
+    # What Daphne's own protocol does with the same reply under the same limit.
+    assert reply(WebSocketProtocol, message, maxMessagePayloadSize=limit) == (
+        PayloadExceededError,
+        b"",
+        [],
+    )
+
+
+def compressing(protocol):
+    protocol._perMessageCompress = PerMessageDeflate(
+        is_server=True,
+        server_no_context_takeover=False,
+        client_no_context_takeover=False,
+        server_max_window_bits=15,
+        client_max_window_bits=15,
+        mem_level=8,
+    )
+
+
+SAME_AS_DAPHNE = {
+    "binary": ({"type": "websocket.send", "bytes": b"\x00\x01"}, {}),
+    "text and bytes": ({"type": "websocket.send", "text": "t", "bytes": b"b"}, {}),
+    "empty text": ({"type": "websocket.send", "text": ""}, {}),
+    "no payload": ({"type": "websocket.send"}, {}),
+    "auto fragments": (
+        {"type": "websocket.send", "text": "f" * 300},
+        {"options": {"autoFragmentSize": 100}},
+    ),
+    "compression": ({"type": "websocket.send", "text": "c" * 300}, {"setup": compressing}),
+    "not accepted yet": (
+        {"type": "websocket.send", "text": "early"},
+        {"state": ChatWebSocketProtocol.STATE_CONNECTING},
+    ),
+    "closing": (
+        {"type": "websocket.send", "text": "late"},
+        {"state": ChatWebSocketProtocol.STATE_CLOSING},
+    ),
+    "close": ({"type": "websocket.close", "code": 4000}, {}),
+}
+
+
+@pytest.mark.parametrize("case", SAME_AS_DAPHNE)
+def test_replies_off_the_fast_path_behave_exactly_as_daphne(case):
+    message, how = SAME_AS_DAPHNE[case]
+    kwargs = {"state": how.get("state"), "setup": how.get("setup"), **how.get("options", {})}
+    ours = reply(ChatWebSocketProtocol, dict(message), **kwargs)
+    daphne = reply(WebSocketProtocol, dict(message), **kwargs)
+    assert ours[:2] == daphne[:2]
+    if case != "close":
+        assert ours[2] == [], "a frame autobahn must make went out on the fast path"
