@@ -1,8 +1,9 @@
 """`python -m mychannels.serve [daphne options] mychannels.asgi:application`
 
 Daphne's command line, with the frame limits from settings (CHAT_MAX_FRAME_BYTES) as defaults
-instead of Daphne's 1 MiB, and oversized frames answered with a 1009 close frame
-(mychannels/server.py). Every `daphne` option works; a flag given here wins over the default.
+instead of Daphne's 1 MiB, oversized frames answered with a 1009 close frame
+(mychannels/server.py), a handshake timeout that survives a reconnect storm, and Twisted's
+reactor on uvloop. Every `daphne` option works; a flag given here wins over the default.
 """
 
 import asyncio
@@ -23,7 +24,7 @@ class ChatCommandLine(CommandLineInterface):
     server_class = ChatServer
 
 
-def limit_flags() -> list[str]:
+def default_flags() -> list[str]:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mychannels.settings")
     from django.conf import settings
 
@@ -32,12 +33,14 @@ def limit_flags() -> list[str]:
         str(settings.DAPHNE_WEBSOCKET_MAX_FRAME_SIZE),
         "--websocket-max-message-size",
         str(settings.DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE),
+        "--websocket_connect_timeout",
+        str(settings.DAPHNE_WEBSOCKET_CONNECT_TIMEOUT),
     ]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    ChatCommandLine().run(limit_flags() + args)  # argparse: the later flag wins
+    ChatCommandLine().run(default_flags() + args)  # argparse: the later flag wins
 
 
 if __name__ == "__main__":

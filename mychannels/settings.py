@@ -274,6 +274,10 @@ CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 # command line) read these and close 1009 past them (mychannels/server.py).
 DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = CHAT_MAX_FRAME_BYTES
 DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = CHAT_MAX_FRAME_BYTES
+# Seconds a socket may take to be accepted. Daphne's 5 s refuses most of a reconnect storm
+# (every client back at once after a deploy), and each refused client retries into the next
+# storm; a slower accept lets them all in (docs/performance.md).
+DAPHNE_WEBSOCKET_CONNECT_TIMEOUT = 30
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT", True)
