@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import report
 from bench.client import LoadClient
-from bench.scenarios import PHASES, Context, Scale, headline, run_phase
+from bench.scenarios import PHASES, Context, Scale, headline, log, run_phase
 from bench.servers import (
     BASE_DIR,
     ServiceEnv,
@@ -73,9 +73,10 @@ def run(args: argparse.Namespace) -> dict:
             extra = {"CHANNEL_LAYER_BACKEND": args.layer} if args.layer else {}
             service = ServiceEnv(database_url=database_url, extra=extra)
             data = migrate_and_populate(service, scale.users(), scale.rooms())
+            log(f"database ready: {scale.users()} users logged in")
             for system in args.systems:
                 sent = 0
-                print(f"[bench] {system} ...", file=sys.stderr, flush=True)
+                log(f"{system} ...")
                 outcome: dict = {}
                 for phase in PHASES:
                     if args.only and not set(phase) & set(args.only):
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
                     outcome["sent"] = sent
                 outcome["server_log_tail"] = server.log()[-1500:]
                 results["systems"][system] = outcome
-                print(f"[bench] {system}: headline {outcome['headline']}/s", file=sys.stderr)
+                log(f"{system}: headline {outcome['headline']}/s")
     finally:
         client.stop()
     results["machine"]["load_after"] = os.getloadavg()

@@ -2,6 +2,7 @@
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psutil
@@ -24,26 +25,27 @@ class Scale:
     idle: list[int]  # socket counts at which memory per connection is read
     step_seconds: float = 3.0
     drain_seconds: float = 2.0
-    stop_after_failures: int = 2  # consecutive failed rates before a ramp stops rising
+    refine_steps: int = 0  # bisections between the last passed and the first failed rate
     idle_seconds: float = 40.0  # time allowed for opening the idle sockets
     open_concurrency: int = 200  # handshakes in flight while opening a scenario's sockets
 
     @classmethod
     def full(cls) -> "Scale":
         return cls(
-            room100_rates=[1000, 5000, 7500, 10000, 15000, 20000, 30000],
+            room100_rates=[1000, 2000, 4000, 7000, 10000, 14000, 20000, 30000],
             room1000_rates=[10000, 20000],
             pair_rooms=250,
-            pair_rates=[1000, 2000],
+            pair_rates=[500, 1000, 2000],
             storm=2000,
             idle=[1000, 10000],
             # Under 3 minutes for the whole run: a ramp stops at its first failed rate (the
-            # rates past it only show more of the same saturation), steps of 1.25 s (still
-            # 1,250+ deliveries each) with a 1 s drain, 20 s to open idle sockets (a server
-            # that is slower is measured on what it holds), 500 handshakes at once.
+            # rates past it only show more of the same saturation) and bisects twice below
+            # it, steps of 1.25 s (still 1,250+ deliveries each) with a 1 s drain, 20 s to
+            # open idle sockets (a server that is slower is measured on what it holds), 500
+            # handshakes at once.
             step_seconds=1.25,
             drain_seconds=1.0,  # 5x the 200 ms p99 limit: later frames are loss either way
-            stop_after_failures=1,
+            refine_steps=2,
             idle_seconds=20.0,
             open_concurrency=500,
         )
@@ -165,6 +167,35 @@ def run_step(ctx: Context, step: int, deliveries_per_second: int, room_members: 
     return row
 
 
+PROGRESS_KEYS = ("target", "deliveries_per_second", "loss", "p50_ms", "p99_ms",
+                 "server_cpu_share", "client_cpu_share")  # fmt: skip
+RECOVERY_SECONDS = 2.0
+
+
+def rate_ladder(rates: list[int], refine_steps: int, rows: list[dict]) -> Iterator[int]:
+    """The rates of a ramp, given the rows measured so far: up the ladder until the first
+    failed rate, then `refine_steps` bisections between the best passed rate and the lowest
+    failed one, so that the headline is not rounded down to the ladder's last rung."""
+    passed = failed = None
+    for rate in rates:
+        yield rate
+        if not rows[-1]["ok"]:
+            failed = rate
+            break
+        passed = rate
+    if failed is None or passed is None:
+        return
+    for _ in range(refine_steps):
+        middle = int(round((passed + failed) / 2, -2))
+        if not passed < middle < failed:
+            return
+        yield middle
+        if rows[-1]["ok"]:
+            passed = middle
+        else:
+            failed = middle
+
+
 def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[int],
          senders_per_room: int) -> list[dict]:  # fmt: skip
     specs, order = [], []
@@ -185,33 +216,22 @@ def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[in
         for room in rooms:
             senders.append(by_room[room][i])
             sender_rooms.append(room)
-    rows, failures = [], 0
-    for rate in rates:
+    rooms_members = dict.fromkeys(rooms, members)
+    rows = []
+    for rate in rate_ladder(rates, ctx.scale.refine_steps, rows):
+        if rows and not rows[-1]["ok"]:
+            time.sleep(RECOVERY_SECONDS)  # a saturated step leaves a backlog behind it
         step = len(ctx.results.setdefault("_steps", [])) + 1
         ctx.results["_steps"].append(step)
-        row = run_step(ctx, step, rate, dict.fromkeys(rooms, members), senders, sender_rooms)
-        rows.append(row)
-        progress(
-            name,
-            {
-                k: row[k]
-                for k in (
-                    "target",
-                    "deliveries_per_second",
-                    "loss",
-                    "p50_ms",
-                    "p99_ms",
-                    "server_cpu_share",
-                    "client_cpu_share",
-                )
-            },
-        )
-        failures = 0 if row["ok"] else failures + 1
-        if failures >= ctx.scale.stop_after_failures:
-            break
+        rows.append(run_step(ctx, step, rate, rooms_members, senders, sender_rooms))
+        progress(name, {k: rows[-1][k] for k in PROGRESS_KEYS})
     ctx.client.close_all()
     time.sleep(0.3)
     return rows
+
+
+IDLE_BATCH = 500  # small enough that the time allowed is not overrun by a whole batch
+STORM_OPEN_TIMEOUT = 10.0  # twice the 5 s target: a client still waiting then has failed it
 
 
 def idle_memory(ctx: Context) -> list[dict]:
@@ -231,7 +251,7 @@ def idle_memory(ctx: Context) -> list[dict]:
         # In batches, and only while there is time: a server that opens sockets slowly is
         # measured on the sockets it holds, and the row says how many that was.
         while held < target and time.monotonic() - started < ctx.scale.idle_seconds:
-            batch = users[cursor : cursor + min(2000, target - held)]
+            batch = users[cursor : cursor + min(IDLE_BATCH, target - held)]
             if not batch:
                 break
             cursor += len(batch)
@@ -263,9 +283,8 @@ def connect_storm(ctx: Context) -> dict:
     group_rooms = [name for name in rooms if name.startswith("g")]
     users = [(room, user) for room in group_rooms for user in rooms[room]][: ctx.scale.storm]
     cpu_before = ctx.server.cpu_seconds()
-    opened, _ = ctx.client.connect(
-        [ctx.spec(room, user) for room, user in users], concurrency=len(users), open_timeout=15
-    )
+    specs = [ctx.spec(room, user) for room, user in users]
+    opened, _ = ctx.client.connect(specs, concurrency=len(users), open_timeout=STORM_OPEN_TIMEOUT)
     cpu = ctx.server.cpu_seconds() - cpu_before
     ctx.client.close_all()
     time.sleep(1.0)
@@ -278,8 +297,16 @@ def connect_storm(ctx: Context) -> dict:
     }
 
 
+STARTED = time.monotonic()
+
+
+def log(line: str) -> None:
+    """A progress line on stderr, stamped with the seconds since the run started."""
+    print(f"[bench {time.monotonic() - STARTED:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+
 def progress(name: str, result: object) -> None:
-    print(f"[bench]   {name}: {result}", file=sys.stderr, flush=True)
+    log(f"  {name}: {result}")
 
 
 PHASES = [["idle"], ["room100", "room1000", "pairs", "storm"]]
