@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> dict:
         "command": "python -m bench" + (" --tiny" if args.tiny else ""),
         "server": args.server,
         "layer": args.layer,
+        "tutorial_layer": args.tutorial_layer,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "systems": {},
     }
@@ -111,7 +112,7 @@ def start_system(system: str, service: ServiceEnv, data: dict, scale: Scale, log
         return start_service(service, log_dir, server=args.server), data["rooms"]
     by_name = {name: name for name in scale.rooms()}
     if system == "tutorial":
-        return start_tutorial(log_dir), by_name
+        return start_tutorial(log_dir, layer=args.tutorial_layer), by_name
     return start_bare(log_dir), by_name
 
 
@@ -130,6 +131,12 @@ def main() -> None:
         default="pubsub",
         choices=["", "core", "pubsub"],
         help="the service's channel layer ('' for the settings' default)",
+    )
+    parser.add_argument(
+        "--tutorial-layer",
+        default="core",
+        choices=["core", "pubsub"],
+        help="the tutorial's channel layer: its own RedisChannelLayer, or the service's pub/sub",
     )
     parser.add_argument("--only", nargs="+", default=[], help="run only these scenarios")
     parser.add_argument("--workers", type=int, default=1, help="load client processes")

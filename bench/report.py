@@ -107,7 +107,8 @@ def write(results: dict, path: Path, notes: str = "") -> None:
     lines = [
         f"Recorded {results['date']} with `{results['command']}` "
         f"({results['seconds']} s; service on {results['server']}, "
-        f"channel layer `{results['layer'] or 'settings default'}`).",
+        f"channel layer `{results['layer'] or 'settings default'}`; tutorial on "
+        f"`{results.get('tutorial_layer', 'core')}`).",
         "",
         f"Machine: {machine['cpus']} cores ({machine['cpu_model']}), {machine['ram_gb']} GB RAM, "
         f"Python {machine['python']}, Linux {machine['kernel']}. Load average (1/5/15 min) "
@@ -119,8 +120,10 @@ def write(results: dict, path: Path, notes: str = "") -> None:
         "| system | deliveries/s |",
         "|---|---|",
     ]
+    tutorial = results["systems"].get("tutorial", {}).get("headline")
     for system, outcome in results["systems"].items():
-        lines.append(f"| {system} | {outcome['headline']} |")
+        ratio = f" ({outcome['headline'] / tutorial:.1f}x the tutorial)" if tutorial else ""
+        lines.append(f"| {system} | {outcome['headline']}{ratio if system != 'tutorial' else ''} |")
     service = results["systems"].get("service")
     if service and "stored" in service:
         lines += ["", f"Messages sent to the service: {service['sent']}; "

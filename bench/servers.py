@@ -176,10 +176,14 @@ def start_service(service: ServiceEnv, log_dir: Path, server: str = "daphne", na
     )
 
 
-def start_tutorial(log_dir: Path, redis_url: str = REDIS_URL) -> Server:
+def start_tutorial(log_dir: Path, redis_url: str = REDIS_URL, layer: str = "core") -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-    env.update(REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=f"benchtut{uuid.uuid4().hex[:8]}")
+    env.update(
+        REDIS_URL=redis_url,
+        CHANNEL_LAYER_PREFIX=f"benchtut{uuid.uuid4().hex[:8]}",
+        TUTORIAL_LAYER=layer,
+    )
     return _start(
         "tutorial",
         daphne_command("bench.tutorial:application", port),

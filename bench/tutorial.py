@@ -3,7 +3,9 @@ channel layer. Join a group, `group_send` whatever arrives, forward it to every 
 auth, no origin check, no storage, no flood control. Run: `daphne bench.tutorial:application`.
 
 Its pool gets the same two fixes as the service (DESIGN.md, trap 1), or it could not even hold
-the 1,000-member room; everything else is the tutorial as written.
+the 1,000-member room; everything else is the tutorial as written, on the tutorial's
+`RedisChannelLayer`. `TUTORIAL_LAYER=pubsub` puts it on channels-redis's pub/sub layer instead
+(the service's default layer), to tell what the layer buys from what the service does.
 """
 
 import json
@@ -18,7 +20,10 @@ if not settings.configured:
         SECRET_KEY="bench-tutorial-baseline-not-a-secret",
         CHANNEL_LAYERS={
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "BACKEND": {
+                    "core": "channels_redis.core.RedisChannelLayer",
+                    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                }[os.environ.get("TUTORIAL_LAYER", "core")],
                 "CONFIG": {
                     "hosts": [
                         {

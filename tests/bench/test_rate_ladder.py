@@ -1,0 +1,52 @@
+"""The ramp's rates: up the ladder to the first failure, then bisecting below it, so that a
+headline is not rounded down to the ladder's last passed rung (no server, no timing)."""
+
+import pytest
+
+from bench.scenarios import rate_ladder
+
+LADDER = [1000, 2000, 4000, 7000, 10000, 14000, 20000, 30000]
+
+
+def rates_tried(capacity: int, refine_steps: int = 2) -> list[int]:
+    """Run the ladder against a system that passes every rate up to `capacity`."""
+    rows: list[dict] = []
+    tried = []
+    for rate in rate_ladder(LADDER, refine_steps, rows):
+        tried.append(rate)
+        rows.append({"ok": rate <= capacity})
+    return tried
+
+
+@pytest.mark.parametrize(
+    ("capacity", "expected"),
+    [
+        (2300, [1000, 2000, 4000, 3000, 2500]),  # the tutorial here: 2,000 passed, 4,000 failed
+        (8000, [1000, 2000, 4000, 7000, 10000, 8500, 7800]),
+        (1000, [1000, 2000, 1500, 1200]),
+    ],
+)
+def test_a_ramp_bisects_between_the_last_pass_and_the_first_failure(capacity, expected):
+    assert rates_tried(capacity) == expected
+    assert all(isinstance(rate, int) for rate in rates_tried(capacity))
+
+
+def test_a_system_that_passes_everything_climbs_the_whole_ladder():
+    assert rates_tried(10**6) == LADDER
+
+
+def test_a_system_that_fails_the_first_rung_is_not_bisected():
+    assert rates_tried(500) == [1000]  # nothing passed: there is no interval to bisect
+
+
+def test_no_refinement_stops_at_the_first_failure():
+    assert rates_tried(8000, refine_steps=0) == [1000, 2000, 4000, 7000, 10000]
+
+
+def test_bisection_stops_when_the_interval_is_too_narrow_to_split():
+    rows: list[dict] = []
+    tried = []
+    for rate in rate_ladder([1000, 1100], 5, rows):
+        tried.append(rate)
+        rows.append({"ok": rate <= 1000})
+    assert tried == [1000, 1100]  # the midpoint rounds to one of the ends
