@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
@@ -177,6 +178,8 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
             raise FrameError("unknown_type", f"unknown frame type: {str(frame_type)[:40]!r}")
         if frame_type != "message":  # messages have a limit of their own, checked there
             self.flood_strikes = 0
+        if frame_type in self.DB_FRAMES:
+            await aclose_old_connections()  # the hop channels makes before every handler
         await handler(content)
 
     async def on_message(self, content: dict) -> None:
@@ -243,12 +246,19 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     # skipped for them too: a connect storm paid for it once per socket.
     OWN_HOP_EVENTS = frozenset({"websocket.connect", "websocket.disconnect"})
 
+    # Client frames take the hop only when they use the async ORM (DB_FRAMES, in
+    # receive_json): a message is stored in a hop that recycles the connection itself
+    # (services._store_message) and a typing frame touches no database, so the two frames
+    # a chat sends most pay for one thread hop instead of two, or none.
+    DB_FRAMES = frozenset({"history", "read"})
+
     async def dispatch(self, message: dict) -> None:
-        if message.get("type") in self.OWN_HOP_EVENTS:
-            await getattr(self, message["type"].replace(".", "_"))(message)
+        event_type = message.get("type")
+        if event_type in self.OWN_HOP_EVENTS or event_type in self.FORWARD_ONLY_EVENTS:
+            await getattr(self, event_type.replace(".", "_"))(message)
             return
-        if message.get("type") in self.FORWARD_ONLY_EVENTS:
-            await getattr(self, message["type"].replace(".", "_"))(message)
+        if event_type == "websocket.receive":
+            await self.websocket_receive(message)
             return
         await super().dispatch(message)
 

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from redis.exceptions import RedisError
 
 from alert.groups import alert_user_group
@@ -113,6 +113,10 @@ def _store_message(
     wraps its saves in one) the broadcast waits for the commit, so nobody hears of a message
     that could still be rolled back.
     """
+    if not connection.in_atomic_block:
+        # What channels' pre-handler hop would do: room sockets skip it for message frames
+        # (chat/consumers.py), so the connection is recycled here, in the store's own hop.
+        close_old_connections()
     message = Message(room=room, author=author, body=body, client_id=client_id)
     try:
         # A savepoint only inside a caller's transaction: on its own the insert is one

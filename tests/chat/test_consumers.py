@@ -335,22 +335,34 @@ async def test_logout_service_closes_every_socket_of_that_user(open_room_socket)
         assert await close_code(tab) == 4401
 
 
-async def test_forwarded_group_events_skip_the_db_connection_hop_client_frames_do_not(
+async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     open_room_socket, monkeypatch
 ):
-    """Broadcasts reach every member without a thread-pool hop each (DESIGN.md, trap 2),
-    while a client frame, which writes to the database, still gets its stale connection
-    closed first."""
+    """Broadcasts reach every member without a thread-pool hop each (DESIGN.md, trap 2); a
+    message is stored in a hop that recycles the connection itself, so it takes no hop of its
+    own; a typing frame touches no database; history and read frames, which use the async
+    ORM, still get a stale connection closed first."""
     import channels.consumer
 
+    import chat.consumers
+    import chat.services
+
     hops: list[str] = []
+    recycled_in_store: list[str] = []
     real_close = channels.consumer.aclose_old_connections
+    real_store_close = chat.services.close_old_connections
 
     async def counting_close() -> None:
         hops.append("hop")
         await real_close()
 
+    def counting_store_close() -> None:
+        recycled_in_store.append("store")
+        real_store_close()
+
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
+    monkeypatch.setattr(chat.consumers, "aclose_old_connections", counting_close)
+    monkeypatch.setattr(chat.services, "close_old_connections", counting_store_close)
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice, bob])
     alice_socket, _, _ = await open_room_socket(alice, room)
@@ -358,6 +370,14 @@ async def test_forwarded_group_events_skip_the_db_connection_hop_client_frames_d
     hops.clear()
     await alice_socket.send({"type": "message", "body": "no hop for the broadcast"})
     for socket in (alice_socket, bob_socket):
-        assert (await socket.recv_type("message"))["body"] == "no hop for the broadcast"
-    assert hops == ["hop"]  # alice's incoming frame only, none for the two deliveries
+        message = await socket.recv_type("message")
+        assert message["body"] == "no hop for the broadcast"
+    assert hops == [] and recycled_in_store == ["store"]
+    await alice_socket.send({"type": "typing"})
+    assert (await bob_socket.recv_type("typing"))["username"] == "alice"
+    assert hops == []
+    await alice_socket.send({"type": "read", "id": message["id"]})
+    await alice_socket.send({"type": "history", "before": message["id"]})
+    assert (await alice_socket.recv_type("history"))["messages"] == []
+    assert hops == ["hop", "hop"]
     assert await Message.objects.filter(body="no hop for the broadcast").acount() == 1
