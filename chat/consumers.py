@@ -4,6 +4,7 @@ service, and forward group events. Everything else lives in services and selecto
 import json
 import time
 import uuid
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -154,10 +155,19 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
         if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
             await self.close_with(CLOSE_TOO_BIG)
             return
+        content, bad_frame = None, None
         try:
-            if not await self._within_limit(ratelimit.allow_request):
+            content = parse_frame(text_data)
+        except FrameError as error:
+            bad_frame = error  # answered once its request token is taken: garbage costs too
+        try:
+            # A frame is a request, and a message frame a message too: one call takes both.
+            is_message = content is not None and content.get("type") == "message"
+            if not await self._within_limit(partial(ratelimit.allow_frame, is_message=is_message)):
                 return
-            await self.receive_json(parse_frame(text_data))
+            if bad_frame is not None:
+                raise bad_frame
+            await self.receive_json(content)
         except FrameError as error:
             await self.send_error(error.code, error.detail)
         except services.ServiceError as error:
@@ -176,16 +186,12 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
         handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
             raise FrameError("unknown_type", f"unknown frame type: {str(frame_type)[:40]!r}")
-        if frame_type != "message":  # messages have a limit of their own, checked there
-            self.flood_strikes = 0
+        self.flood_strikes = 0  # its tokens were taken (receive)
         if frame_type in self.DB_FRAMES:
             await aclose_old_connections()  # the hop channels makes before every handler
         await handler(content)
 
     async def on_message(self, content: dict) -> None:
-        if not await self._within_limit(ratelimit.allow_message):
-            return
-        self.flood_strikes = 0
         await services.message_create(
             room=self.room,
             author=self.user,

@@ -15,20 +15,27 @@ from chat.redisclient import redis_client
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV: rate/s, burst, now (s), cost. Returns 1 when allowed.
-_TOKEN_BUCKET_LUA = """
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local now, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-if tokens >= cost then tokens = tokens - cost; allowed = 1 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return allowed
+# Several buckets in one call, in order; each is taken only if those before it allowed.
+# KEYS: the buckets; ARGV: now (s), then rate/s and burst per bucket. Returns 0 when every
+# bucket allowed, else the (1-based) number of the first that refused.
+_TOKEN_BUCKETS_LUA = """
+local now = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or burst
+  local ts = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  local allowed = tokens >= 1
+  if allowed then tokens = tokens - 1 end
+  redis.call('HSET', key, 'tokens', tokens, 'ts', now)
+  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+  if not allowed then return i end
+end
+return 0
 """
+
+Limit = tuple[str, float, int]  # bucket key, rate per second, burst
 
 
 class MemoryBuckets:
@@ -36,18 +43,26 @@ class MemoryBuckets:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     async def take(self, key: str, rate: float, burst: int) -> bool:
+        return await self.take_all([(key, rate, burst)]) == 0
+
+    async def take_all(self, limits: list[Limit]) -> int:
+        """Like the Redis script: 0 if every bucket allowed, else the number of the first
+        that refused (the buckets after it are left alone)."""
         now = time.monotonic()
-        tokens, stamp = self._buckets.get(key, (float(burst), now))
-        tokens = min(float(burst), tokens + (now - stamp) * rate)
-        allowed = tokens >= 1
-        self._buckets[key] = (tokens - 1 if allowed else tokens, now)
-        return allowed
+        for number, (key, rate, burst) in enumerate(limits, start=1):
+            tokens, stamp = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - stamp) * rate)
+            allowed = tokens >= 1
+            self._buckets[key] = (tokens - 1 if allowed else tokens, now)
+            if not allowed:
+                return number
+        return 0
 
 
 class RedisBuckets:
     def __init__(self, url: str, prefix: str) -> None:
         self._redis = redis_client(url)
-        self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
+        self._script = self._redis.register_script(_TOKEN_BUCKETS_LUA)
         self._prefix = prefix
         # While Redis is away, limits still hold, per process: failing closed would cut every
         # socket off over an outage, failing open would leave the database unprotected.
@@ -55,19 +70,32 @@ class RedisBuckets:
         self._redis_down = False
 
     async def take(self, key: str, rate: float, burst: int) -> bool:
+        return await self.take_all([(key, rate, burst)]) == 0
+
+    async def take_all(self, limits: list[Limit]) -> int:
+        """Several buckets in one round trip: see MemoryBuckets.take_all."""
+        args: list[float] = [time.time()]
+        for _, rate, burst in limits:
+            args += [rate, burst]
         try:
-            allowed = await self._script(
-                keys=[f"{self._prefix}:rl:{key}"], args=[rate, burst, time.time(), 1]
+            refused = await self._script(
+                keys=[f"{self._prefix}:rl:{key}" for key, _, _ in limits], args=args
             )
         except redis.RedisError as error:
-            if not self._redis_down:
-                logger.warning("flood control: Redis unavailable (%s); limiting per process", error)
-                self._redis_down = True
-            return await self._fallback.take(key, rate, burst)
+            self._went_down(error)
+            return await self._fallback.take_all(limits)
+        self._back_up()
+        return int(refused)
+
+    def _went_down(self, error: Exception) -> None:
+        if not self._redis_down:
+            logger.warning("flood control: Redis unavailable (%s); limiting per process", error)
+            self._redis_down = True
+
+    def _back_up(self) -> None:
         if self._redis_down:
             logger.warning("flood control: Redis is back")
             self._redis_down = False
-        return bool(allowed)
 
 
 def _make_buckets() -> MemoryBuckets | RedisBuckets:
@@ -84,15 +112,27 @@ def buckets() -> MemoryBuckets | RedisBuckets:
 
 async def allow_message(*, user_id: int) -> bool:
     """Whether this user may send one more message now (3/s sustained, bursts of 20)."""
-    return await buckets().take(
-        f"msg:{user_id}", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
-    )
+    return await buckets().take(*_message_limit(user_id))
+
+
+def _message_limit(user_id: int) -> Limit:
+    return (f"msg:{user_id}", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST)
+
+
+def _request_limit(user_id: int) -> Limit:
+    return (f"req:{user_id}", settings.CHAT_REQUEST_RATE_PER_SECOND, settings.CHAT_REQUEST_BURST)
+
+
+async def allow_frame(*, user_id: int, is_message: bool) -> bool:
+    """A socket frame: a request, and for a message frame a message too, in one Redis call
+    (a message used to cost two round trips on its way in). The message bucket is left
+    alone when the request bucket refuses, as two calls in a row would."""
+    limits = [_request_limit(user_id)] + ([_message_limit(user_id)] if is_message else [])
+    return await buckets().take_all(limits) == 0
 
 
 async def allow_request(*, user_id: int) -> bool:
     """Whether this user may make one more request of any kind: every socket frame (messages
     included), HTTP reads, joining and leaving (20/s sustained, bursts of 100). Bad frames
     count too: answering garbage is work."""
-    return await buckets().take(
-        f"req:{user_id}", settings.CHAT_REQUEST_RATE_PER_SECOND, settings.CHAT_REQUEST_BURST
-    )
+    return await buckets().take(*_request_limit(user_id))

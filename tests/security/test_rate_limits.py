@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.test import AsyncClient, override_settings
 
-from chat.ratelimit import RedisBuckets
+from chat.ratelimit import MemoryBuckets, RedisBuckets
 from tests.conftest import make_room, make_user
 from tests.liveserver import free_port
 from tests.services import ensure_redis
@@ -120,3 +120,23 @@ async def test_the_alert_api_and_alert_forms_draw_on_the_same_budget():
         (await client.post("/settings/feed/rotate/")).status_code,
     ]
     assert refused == [429] * 6
+
+
+@pytest.mark.parametrize("where", ["redis", "memory"])
+async def test_one_call_takes_a_frame_and_a_message_as_two_calls_in_a_row_would(where):
+    """A message frame takes its request and its message token in one call (one Redis round
+    trip): a refusal by the first bucket leaves the second alone, a refusal by the second
+    still spends the first, exactly as two calls in a row did."""
+    if where == "redis":
+        buckets = RedisBuckets(ensure_redis(), f"rltest{uuid.uuid4().hex[:8]}")
+    else:
+        buckets = MemoryBuckets()
+    request, message = ("req:7", 0.001, 3), ("msg:7", 0.001, 2)
+    results = [await buckets.take_all([request, message]) for _ in range(3)]
+    assert results == [0, 0, 2]  # the third message: the message bucket (2nd) refused
+    assert await buckets.take_all([request]) == 1  # its request token was still spent
+    assert await buckets.take_all([("req:8", 0.001, 1), ("msg:8", 0.001, 5)]) == 0
+    assert await buckets.take_all([("req:8", 0.001, 1), ("msg:8", 0.001, 5)]) == 1
+    for _ in range(4):  # the request refusal above left user 8's message bucket alone
+        assert await buckets.take("msg:8", 0.001, 5)
+    assert not await buckets.take("msg:8", 0.001, 5)
