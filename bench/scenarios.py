@@ -38,15 +38,15 @@ class Scale:
             pair_rates=[500, 1000, 2000],
             storm=2000,
             idle=[1000, 10000],
-            # Under 3 minutes for the whole run: a ramp stops at its first failed rate (the
-            # rates past it only show more of the same saturation) and bisects twice below
-            # it, steps of 1.25 s (still 1,250+ deliveries each) with a 1 s drain, 20 s to
-            # open idle sockets (a server that is slower is measured on what it holds), 500
-            # handshakes at once.
-            step_seconds=1.25,
-            drain_seconds=1.0,  # 5x the 200 ms p99 limit: later frames are loss either way
+            # About 3 minutes for the whole run on a slow 2-core machine: a ramp stops at its
+            # first failed rate (the rates past it only show more of the same saturation) and
+            # bisects twice below it, steps of 1 s (still 1,000+ deliveries each) with a
+            # 0.8 s drain, 10 s to open idle sockets (a server that is slower is measured on
+            # what it holds), 500 handshakes at once.
+            step_seconds=1.0,
+            drain_seconds=0.8,  # 4x the 200 ms p99 limit: later frames are loss either way
             refine_steps=2,
-            idle_seconds=20.0,
+            idle_seconds=10.0,
             open_concurrency=500,
         )
 
@@ -186,7 +186,7 @@ def settle(server: Server, window: float = 0.25) -> float:
 
 PROGRESS_KEYS = ("target", "deliveries_per_second", "loss", "p50_ms", "p99_ms",
                  "server_cpu_share", "client_cpu_share")  # fmt: skip
-RECOVERY_SECONDS = 2.0
+RECOVERY_SECONDS = 1.0
 
 
 def rate_ladder(rates: list[int], refine_steps: int, rows: list[dict]) -> Iterator[int]:
