@@ -1,7 +1,9 @@
 """Reads: every query the views, the API and the consumers need, async."""
 
+import functools
 from dataclasses import dataclass, replace
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -30,16 +32,60 @@ class RoomAccess:
     is_member: bool
 
 
+# A socket's opening reads are written out once: on this machine Django spent about 1 ms of
+# CPU building each of these queries, several times the time PostgreSQL takes to answer them,
+# and every socket opening pays for them (docs/performance.md). Plain SQL that both SQLite and
+# PostgreSQL speak; the rows still become model instances.
+_MEMBERS = Room.users.through._meta.db_table
+
+
 def _room_access(room_id: int, user_id: int) -> RoomAccess:
-    room = Room.objects.filter(pk=room_id).first()
+    rooms = Room.objects.raw(
+        f"SELECT r.*, EXISTS (SELECT 1 FROM {_MEMBERS} m"
+        f" WHERE m.room_id = r.id AND m.user_id = %s) AS is_member"
+        f" FROM {Room._meta.db_table} r WHERE r.id = %s",
+        [user_id, room_id],
+    )
+    room = next(iter(rooms), None)
     if room is None:
         return RoomAccess(room=None, is_member=False)
-    member = Room.users.through.objects.filter(room_id=room_id, user_id=user_id).exists()
-    return RoomAccess(room=room, is_member=member)
+    return RoomAccess(room=room, is_member=bool(room.is_member))
 
 
-def _sync_page(queryset, limit: int, newest_first: bool) -> MessagePage:
-    rows = list(queryset.select_related("author")[: limit + 1])
+@functools.cache
+def _history_sql(newest_first: bool, after: bool) -> str:
+    users = get_user_model()
+    pk, username = users._meta.pk.column, users._meta.get_field(users.USERNAME_FIELD).column
+    return (
+        f"SELECT m.*, u.{username} AS author_username FROM {Message._meta.db_table} m"
+        f" JOIN {users._meta.db_table} u ON u.{pk} = m.author_id"
+        f" WHERE m.room_id = %s{' AND m.id > %s' if after else ''}"
+        f" ORDER BY m.id {'DESC' if newest_first else 'ASC'} LIMIT %s"
+    )
+
+
+def _with_authors(messages: list[Message]) -> list[Message]:
+    """Each message's author as a user holding its id and username (the rest is deferred):
+    what the contract shows, without a query or a full user row per message."""
+    users = get_user_model()
+    fields = [users._meta.pk.attname, users.USERNAME_FIELD]
+    authors: dict[int, AbstractBaseUser] = {}
+    for message in messages:
+        author = authors.get(message.author_id)
+        if author is None:
+            author = users.from_db(
+                message._state.db, fields, [message.author_id, message.author_username]
+            )
+            authors[message.author_id] = author
+        message.author = author
+    return messages
+
+
+def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
+    newest_first = after_id is None
+    params = [room_id] + ([] if newest_first else [after_id]) + [limit + 1]
+    sql = _history_sql(newest_first, after=not newest_first)
+    rows = _with_authors(list(Message.objects.raw(sql, params)))
     has_more = len(rows) > limit
     rows = rows[:limit]
     if newest_first:
@@ -47,19 +93,12 @@ def _sync_page(queryset, limit: int, newest_first: bool) -> MessagePage:
     return MessagePage(messages=rows, has_more=has_more)
 
 
-def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
-    messages = Message.objects.filter(room_id=room_id)
-    if after_id is None:
-        return _sync_page(messages.order_by("-id"), limit, True)
-    return _sync_page(messages.filter(id__gt=after_id).order_by("id"), limit, False)
-
-
 # A socket opening is the hot path of a connect storm. Django's async ORM runs every query on
 # one shared thread (thread_sensitive), one hop per query: these read in one hop each, on any
 # pool thread (read-only, in no caller's transaction; chat/offthread.py). What it bought is in
 # docs/performance.md.
 room_access = pooled(_room_access)
-room_access.__doc__ = "The room (or None) and whether the user belongs to it, in one hop."
+room_access.__doc__ = "The room (or None) and whether the user belongs to it: one query, one hop."
 opening_history = pooled(_opening_history)
 opening_history.__doc__ = (
     "A socket's first history page: the latest `limit` messages, or with `after_id` the "

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat import selectors, services
+from chat import selectors, serializers, services
 from chat.models import Message, Room
 from mychannels.auth import SessionAuthMiddlewareStack
 from tests.conftest import communicator, make_room, make_user, session_cookie
@@ -129,3 +129,29 @@ def test_storing_a_message_is_one_statement_on_postgresql():
         services._store_message(room, bob, "let me in", None)
     assert refused.value.code == "forbidden"
     assert Message.objects.count() == 1
+
+
+def test_opening_reads_are_one_query_each_and_authors_need_none():
+    """A socket's opening reads (docs/performance.md): room + membership in one query, the
+    history page with its authors' names in one, and nothing more when it is serialized."""
+    User = get_user_model()
+    alice, bob = User.objects.create(username="alice"), User.objects.create(username="bob")
+    room = Room.objects.create(name="general")
+    room.users.add(alice)
+    ids = [
+        Message.objects.create(room=room, author=author, body=f"m{n}").id
+        for n, author in enumerate([alice, bob, alice, alice])
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        member = selectors._room_access(room.pk, alice.pk)
+    assert len(queries) == 1 and member.is_member and member.room.name == "general"
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors._opening_history(room.pk, None, 3)
+        frame = [serializers.message_to_dict(m) for m in page.messages]
+    assert len(queries) == 1
+    assert [m["id"] for m in frame] == ids[1:] and page.has_more
+    assert [m["username"] for m in frame] == ["bob", "alice", "alice"]
+    assert frame[0]["body"] == "m1" and frame[0]["room_id"] == room.pk
+    stored = Message.objects.get(pk=ids[1])
+    assert frame[0] == serializers.message_to_dict(stored)  # the same as the ORM's row
+    assert page.messages[1].author is page.messages[2].author  # one user object per author
