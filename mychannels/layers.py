@@ -46,6 +46,71 @@ class _GapAwarePubSub(PubSub):
 
 
 class GapAwareShardConnection(RedisSingleShardConnection):
+    """One Redis connection's subscriptions, told when the connection came back, and sent in
+    batches.
+
+    channels-redis sends each SUBSCRIBE and UNSUBSCRIBE on its own, one at a time under the
+    shard's lock, and every socket makes three of them when it opens (its channel, its room,
+    its user) and three when it closes. In a connect storm of 2,000 sockets that queue was the
+    longest wait: about 3 s for the channels, then 3 s more for the groups, every socket
+    behind all the others (docs/performance.md). Here the requests that arrive while one
+    batch is being sent go out together, as one command for each run of the same kind, in
+    the order they were asked for; alone, a request goes out at once, as before. As before, a
+    request returns once its command is written, not when Redis confirms it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._requests: list[tuple[str, str, asyncio.Future]] = []
+        self._sender: asyncio.Task | None = None
+
+    async def subscribe(self, channel: str) -> None:
+        await self._request("subscribe", channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await self._request("unsubscribe", channel)
+
+    async def _request(self, kind: str, channel: str) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._requests.append((kind, channel, done))
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._send_requests())
+        await done
+
+    async def _send_requests(self) -> None:
+        try:
+            while self._requests:
+                batch, self._requests = self._requests, []
+                async with self._lock:
+                    for kind, run in _runs_of_a_kind(batch):
+                        await self._send_run(kind, run)
+        finally:
+            self._sender = None
+
+    async def _send_run(self, kind: str, run: list[tuple[str, asyncio.Future]]) -> None:
+        subscribing = kind == "subscribe"
+        wanted = dict.fromkeys(channel for channel, _ in run)
+        channels = [c for c in wanted if (c in self._subscribed_to) != subscribing]
+        try:
+            if channels:
+                self._ensure_redis()
+                self._ensure_receiver()
+                await getattr(self._pubsub, kind)(*channels)
+                if subscribing:
+                    self._subscribed_to.update(channels)
+                else:
+                    self._subscribed_to.difference_update(channels)
+        except BaseException as error:
+            for _, done in run:
+                if not done.done():
+                    done.set_exception(error)
+            if not isinstance(error, Exception):
+                raise  # cancelled: the waiters were told, and the sender stops
+            return
+        for _, done in run:
+            if not done.done():
+                done.set_result(None)
+
     def _ensure_redis(self) -> None:
         if self._redis is not None:
             return
@@ -61,6 +126,18 @@ class GapAwareShardConnection(RedisSingleShardConnection):
         event = layer.channel_layer.serialize(GAP_EVENT)
         for queue in list(layer.channels.values()):
             queue.put_nowait(event)
+
+
+def _runs_of_a_kind(
+    requests: list[tuple[str, str, asyncio.Future]],
+) -> list[tuple[str, list[tuple[str, asyncio.Future]]]]:
+    """Consecutive requests of the same kind, grouped, in order."""
+    runs: list[tuple[str, list[tuple[str, asyncio.Future]]]] = []
+    for kind, channel, done in requests:
+        if not runs or runs[-1][0] != kind:
+            runs.append((kind, []))
+        runs[-1][1].append((channel, done))
+    return runs
 
 
 class GapAwareLoopLayer(RedisPubSubLoopLayer):

@@ -7,15 +7,11 @@ Each test gets a PubSubChannelLayer built from settings' own config, under a pre
 own on the real Redis."""
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from django.conf import settings
 from redis import asyncio as aioredis
 
 from mychannels.layers import PubSubChannelLayer
-from mychannels.settings import redis_pubsub_channel_layer
 from tests.services import ensure_redis
 
 pytestmark = pytest.mark.redis
@@ -26,20 +22,6 @@ EVENT = {
     "text": '{"type":"message","body":"héllo wörld 😀 "}' + "€" * 3000,
     "id": 42,
 }
-
-
-@pytest.fixture
-async def pubsub_layer() -> AsyncIterator[PubSubChannelLayer]:
-    url = ensure_redis()
-    prefix = f"{settings.CHANNEL_LAYER_PREFIX}d{uuid.uuid4().hex[:8]}"
-    config = redis_pubsub_channel_layer(url, prefix)
-    assert config["BACKEND"] == "mychannels.layers.PubSubChannelLayer"
-    layer = PubSubChannelLayer(**config["CONFIG"])
-    layer.test_prefix = prefix
-    try:
-        yield layer
-    finally:
-        await layer.flush()  # unsubscribes and closes its connections; pub/sub keeps no keys
 
 
 async def wait_subscribed(layer: PubSubChannelLayer, group: str) -> None:
