@@ -9,7 +9,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from chat.models import Message, ReadMarker, Room
-from chat.offthread import pooled
+from chat.offthread import pooled, reads_pool
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,10 @@ def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessageP
 # one shared thread (thread_sensitive), one hop per query: these read in one hop each, on any
 # pool thread (read-only, in no caller's transaction; chat/offthread.py). What it bought is in
 # docs/performance.md.
-room_access = pooled(_room_access)
+OPENING_READS = reads_pool("opening-reads")
+room_access = pooled(_room_access, OPENING_READS)
 room_access.__doc__ = "The room (or None) and whether the user belongs to it: one query, one hop."
-opening_history = pooled(_opening_history)
+opening_history = pooled(_opening_history, OPENING_READS)
 opening_history.__doc__ = (
     "A socket's first history page: the latest `limit` messages, or with `after_id` the "
     "oldest `limit` above it (catch-up), ascending, in one hop."

@@ -16,7 +16,7 @@ from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 
-from chat.offthread import pooled
+from chat.offthread import pooled, reads_pool
 
 
 def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
@@ -28,7 +28,8 @@ def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
     return session, get_user.func({"session": session})
 
 
-_load_session_and_user = pooled(_session_and_user)
+SESSION_READS = reads_pool("session-reads")
+_load_session_and_user = pooled(_session_and_user, SESSION_READS)
 
 
 class SessionAuthMiddleware(BaseMiddleware):

@@ -3,6 +3,7 @@ reads in one hop each, session + user in one hop, messages stored on any pool th
 sync caller's transaction (the admin, management commands) still holds what it writes."""
 
 import asyncio
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
@@ -13,6 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import selectors, serializers, services
 from chat.models import Message, Room
+from chat.offthread import pooled, reads_pool
+from mychannels import auth
 from mychannels.auth import SessionAuthMiddlewareStack
 from tests.conftest import communicator, make_room, make_user, session_cookie
 
@@ -155,3 +158,17 @@ def test_opening_reads_are_one_query_each_and_authors_need_none():
     stored = Message.objects.get(pk=ids[1])
     assert frame[0] == serializers.message_to_dict(stored)  # the same as the ORM's row
     assert page.messages[1].author is page.messages[2].author  # one user object per author
+
+
+async def test_each_stage_of_an_opening_has_threads_of_its_own():
+    """In a connect storm the session reads of later arrivals must not queue ahead of the
+    room and history reads of sockets that already have their session (chat/offthread.py)."""
+    stage = reads_pool("stage-test", threads=1)
+    where = await pooled(lambda: threading.current_thread().name, stage)()
+    assert where.startswith("stage-test")
+    assert selectors.OPENING_READS is not auth.SESSION_READS
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    assert (await selectors.room_access(room.pk, alice.pk)).is_member
+    assert (await selectors.opening_history(room.pk, None, 5)).messages == []
+    stage.shutdown()
