@@ -22,6 +22,8 @@ from channels_redis.pubsub import (
 from channels_redis.utils import _wrap_close
 from redis.asyncio.client import PubSub
 
+from mychannels.identitycache import IdentityCache
+
 logger = logging.getLogger(__name__)
 
 GAP_EVENT = {"type": "layer.gap"}
@@ -161,17 +163,11 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._decoded: dict[int, tuple[bytes, dict]] = {}
+        self._decoded: IdentityCache[bytes, dict] = IdentityCache(self._DECODED_CACHE_SIZE)
 
     def deserialize(self, message: bytes) -> dict:
-        # By identity: the same bytes object sits in every member's queue. Each entry keeps
-        # its bytes alive, so an id cannot be reused while it is cached.
-        entry = self._decoded.get(id(message))
-        if entry is None or entry[0] is not message:
-            if len(self._decoded) >= self._DECODED_CACHE_SIZE:
-                self._decoded.clear()
-            entry = self._decoded[id(message)] = (message, super().deserialize(message))
-        return entry[1]
+        # By identity: the same bytes object sits in every member's queue.
+        return self._decoded.get(message, super().deserialize)
 
     def _get_layer(self) -> GapAwareLoopLayer:
         loop = asyncio.get_running_loop()

@@ -16,6 +16,8 @@ from typing import Any
 
 from daphne.ws_protocol import WebSocketProtocol
 
+from mychannels.identitycache import IdentityCache
+
 _TEXT_FIN = 0x81  # FIN bit and opcode 1 (text); server frames are never masked
 _FRAME_CACHE_SIZE = 64  # broadcasts in flight at once, with room to spare
 
@@ -33,22 +35,14 @@ def text_frame(text: str) -> bytes:
     return header + payload
 
 
-class FrameCache:
-    """Frames of the latest texts, found by identity: hashing a long string per member
-    would cost what the cache saves. Each entry keeps its string alive, so an id is never
-    reused while it is in here."""
+class FrameCache(IdentityCache[str, bytes]):
+    """Frames of the latest texts (mychannels/identitycache.py)."""
 
     def __init__(self, size: int = _FRAME_CACHE_SIZE) -> None:
-        self._size = size
-        self._frames: dict[int, tuple[str, bytes]] = {}
+        super().__init__(size)
 
     def frame(self, text: str) -> bytes:
-        entry = self._frames.get(id(text))
-        if entry is None or entry[0] is not text:
-            if len(self._frames) >= self._size:
-                self._frames.clear()
-            entry = self._frames[id(text)] = (text, text_frame(text))
-        return entry[1]
+        return self.get(text, text_frame)
 
 
 _frames = FrameCache()

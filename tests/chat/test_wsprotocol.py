@@ -146,7 +146,7 @@ def test_frame_cache_stays_bounded_and_correct():
     texts = [distinct_copy(f"text {i} " * (i + 1)) for i in range(20)]
     for text in texts:
         assert cache.frame(text) == text_frame(text)
-        assert len(cache._frames) <= 4  # the bound (private, but it is what is tested)
+        assert len(cache) <= 4  # the bound
     # Texts cleared out of the cache come back framed correctly.
     for text in texts:
         assert cache.frame(text) == text_frame(text)

@@ -15,6 +15,20 @@ import websockets
 from tests.liveserver import ServerProcess, socket_headers
 
 
+async def open_room_socket(
+    server: ServerProcess, client: httpx.Client, room: int, query: str = "", timeout: float = 10
+) -> tuple[websockets.ClientConnection, dict, dict]:
+    """A socket to the room, with its first two frames, which must be history and presence."""
+    socket = await websockets.connect(
+        server.ws_url(f"/ws/chat/room/{room}/{query}"),
+        additional_headers=socket_headers(server, client),
+        open_timeout=timeout,
+    )
+    opening = [json.loads(await asyncio.wait_for(socket.recv(), timeout)) for _ in range(2)]
+    assert [frame["type"] for frame in opening] == ["history", "presence"]
+    return socket, opening[0], opening[1]
+
+
 def post_message(
     server: ServerProcess, client: httpx.Client, room: int, body: str, client_id: str | None = None
 ) -> dict:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.e2e.livechat import next_of
 from tests.liveserver import BASE_DIR, login, room_id, socket_headers, start_daphne
 
 pytestmark = pytest.mark.e2e
@@ -24,14 +25,6 @@ def manage(config, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
-
-
-async def next_alert(socket, timeout: float = 10) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await socket.recv())
-            if frame["type"] == "alert":
-                return frame
 
 
 async def test_cron_and_bot_alerts_reach_a_browser_socket_on_another_process(
@@ -63,7 +56,7 @@ async def test_cron_and_bot_alerts_reach_a_browser_socket_on_another_process(
             "backup failed",
         )
         assert sent.returncode == 0, sent.stderr
-        frame = await next_alert(feed)
+        frame = await next_of(feed, "alert", timeout=10)
         assert (frame["content"], frame["level"], frame["username"]) == (
             "backup failed",
             "critical",
@@ -79,7 +72,7 @@ async def test_cron_and_bot_alerts_reach_a_browser_socket_on_another_process(
                 headers={"Authorization": f"Bearer {token}"},
             )
         assert response.status_code == 201, response.text
-        assert (await next_alert(feed))["content"] == "restored"
+        assert (await next_of(feed, "alert", timeout=10))["content"] == "restored"
         refused = await asyncio.to_thread(
             manage, scaled_config, "send_alert", "--room", str(ops), "--user", "bob", "x"
         )

@@ -7,35 +7,17 @@ import json
 import pytest
 import websockets
 
+from tests.e2e.livechat import next_of, open_room_socket
 from tests.liveserver import login, room_id, socket_headers, start_daphne
 
 pytestmark = pytest.mark.e2e
 
 
-async def open_socket(server, client, room: int, query: str = ""):
-    socket = await websockets.connect(
-        server.ws_url(f"/ws/chat/room/{room}/{query}"),
-        additional_headers=socket_headers(server, client),
-        open_timeout=10,
-    )
-    opening = [json.loads(await asyncio.wait_for(socket.recv(), 5)) for _ in range(2)]
-    assert [frame["type"] for frame in opening] == ["history", "presence"]
-    return socket, opening[0], opening[1]
-
-
-async def next_of(socket, frame_type: str, timeout: float = 5) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await socket.recv())
-            if frame["type"] == frame_type:
-                return frame
-
-
 async def test_two_users_chat_live_through_daphne(sqlite_service):
     alice, bob = login(sqlite_service, "alice"), login(sqlite_service, "bob")
     general = room_id(alice, "general")
-    alice_socket, _, _ = await open_socket(sqlite_service, alice, general)
-    bob_socket, _, presence = await open_socket(sqlite_service, bob, general)
+    alice_socket, _, _ = await open_room_socket(sqlite_service, alice, general)
+    bob_socket, _, presence = await open_room_socket(sqlite_service, bob, general)
     assert presence["users"] == ["alice", "bob"]
     await alice_socket.send(json.dumps({"type": "message", "body": "hi bob", "client_id": "a1"}))
     for socket in (alice_socket, bob_socket):
@@ -72,8 +54,8 @@ async def test_scaled_setup_postgres_and_redis(scaled_config, tmp_path):
     try:
         alice, carol = login(server, "alice"), login(server, "carol")
         ops = room_id(alice, "ops")
-        alice_socket, _, _ = await open_socket(server, alice, ops)
-        carol_socket, _, _ = await open_socket(server, carol, ops)
+        alice_socket, _, _ = await open_room_socket(server, alice, ops)
+        carol_socket, _, _ = await open_room_socket(server, carol, ops)
         await carol_socket.send(json.dumps({"type": "message", "body": "on redis"}))
         assert (await next_of(alice_socket, "message"))["body"] == "on redis"
         await alice_socket.close()

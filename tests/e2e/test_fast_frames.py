@@ -24,6 +24,7 @@ import pytest
 import websockets
 from django.conf import settings
 
+from tests.e2e.livechat import next_of, open_room_socket
 from tests.liveserver import BASE_DIR, ServerProcess, login, room_id, socket_headers, start_daphne
 
 pytestmark = pytest.mark.e2e
@@ -158,31 +159,6 @@ class RawSocket:
             await self.writer.wait_closed()
 
 
-async def open_socket_with_opening(server, client, room: int):
-    """A socket to the room and its first two frames, which must be history and presence."""
-    socket_ = await websockets.connect(
-        server.ws_url(f"/ws/chat/room/{room}/"),
-        additional_headers=socket_headers(server, client),
-        open_timeout=10,
-    )
-    opening = [json.loads(await asyncio.wait_for(socket_.recv(), 10)) for _ in range(2)]
-    assert [frame["type"] for frame in opening] == ["history", "presence"]
-    return socket_, opening
-
-
-async def open_socket(server, client, room: int):
-    socket_, _ = await open_socket_with_opening(server, client, room)
-    return socket_
-
-
-async def next_message(socket_, timeout: float = 10) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await socket_.recv())
-            if frame["type"] == "message":
-                return frame
-
-
 def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
     """(bytes queued to send, bytes received and unread) in the kernel for the TCP socket
     from local_port to remote_port on 127.0.0.1 (from /proc/net/tcp)."""
@@ -232,13 +208,13 @@ async def test_a_long_non_ascii_message_reaches_every_member_exactly(fast_postin
     assert "uvloop/loop" in Path(f"/proc/{server.process.pid}/maps").read_text()
     users = {name: login(server, name) for name in ("alice", "bob", "carol", "dave")}
     general = room_id(users["alice"], "general")
-    sockets = {name: await open_socket(server, users[name], general) for name in users}
+    sockets = {name: (await open_room_socket(server, users[name], general))[0] for name in users}
     wire = await RawSocket.open(server, users["dave"], general)
     await wire.frame_of("presence")
     assert len(LONG_BODY) == MAX_LENGTH and len(LONG_BODY.encode()) > 2 * MAX_LENGTH
     await sockets["bob"].send(json.dumps({"type": "message", "body": LONG_BODY, "client_id": "l"}))
     for name, socket_ in sockets.items():
-        frame = await next_message(socket_)
+        frame = await next_of(socket_, "message", timeout=10)
         assert (frame["username"], frame["client_id"]) == ("bob", "l"), name
         assert frame["body"] == LONG_BODY, name
     frame = await wire.frame_of("message")
@@ -252,7 +228,7 @@ async def test_a_long_non_ascii_message_reaches_every_member_exactly(fast_postin
     assert frame.data["body"] == WIDEST_BODY and frame.length_form == 16
     assert len(frame.payload) > 4 * MAX_LENGTH
     for socket_ in sockets.values():
-        assert (await next_message(socket_))["body"] == WIDEST_BODY
+        assert (await next_of(socket_, "message", timeout=10))["body"] == WIDEST_BODY
     for socket_ in [*sockets.values(), wire]:
         await socket_.close()
 
@@ -280,7 +256,7 @@ async def post(socket_, bodies: list[str], first: int = 0) -> list[dict]:
             await socket_.send(json.dumps(frame))
 
     async def receive_all():
-        return [await next_message(socket_, timeout=20) for _ in bodies]
+        return [await next_of(socket_, "message", timeout=20) for _ in bodies]
 
     _, echoed = await asyncio.gather(send_all(), receive_all())
     assert [m["body"] for m in echoed] == bodies
@@ -318,7 +294,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     assert settings.CHAT_MAX_FRAME_BYTES == INCOMING_LIMIT
     alice, bob, carol = (login(server, name) for name in ("alice", "bob", "carol"))
     general, random_room = room_id(alice, "general"), room_id(alice, "random")
-    sender = await open_socket(server, alice, general)
+    sender = (await open_room_socket(server, alice, general))[0]
     # Distinct long non-ASCII bodies, about 5.6 KB each in UTF-8.
     bodies = [f"{n:03d} " + LONG_BODY[: MAX_LENGTH - 4] for n in range(BIG_ROOM_MESSAGES)]
     posted = await post(sender, bodies)
@@ -339,7 +315,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     assert {"alice", "bob"} <= set(presence.data["users"])
 
     # The same through a client library, which reads the socket as a browser would.
-    reader, (history_data, _) = await open_socket_with_opening(server, carol, general)
+    reader, history_data, _ = await open_room_socket(server, carol, general)
     assert history_data == json.loads(history_payload(posted[-latest:], True))
 
     # The socket is still usable: what it sends reaches the room, itself included.
@@ -347,7 +323,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     said = await late.frame_of("message")
     assert (said.data["username"], said.data["body"]) == ("bob", "after the big page")
     for socket_ in (sender, reader):
-        assert await next_message(socket_) == said.data
+        assert await next_of(socket_, "message", timeout=10) == said.data
 
     # An older page of the largest size a client may ask for, far over 64 KiB: whole.
     oldest_shown = history.data["messages"][0]["id"]
@@ -361,7 +337,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
 
     # A room whose opening page is just over 64 KiB: the smallest that needs the 64-bit
     # length form, and the first size that autobahn's check refused.
-    poster = await open_socket(server, alice, random_room)
+    poster = (await open_room_socket(server, alice, random_room))[0]
     small_posted = await post_until_the_page_is(poster, INCOMING_LIMIT + 8)
     edge = await RawSocket.open(server, bob, random_room)
     history = await edge.frame()
@@ -371,7 +347,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     assert (await edge.frame()).data["type"] == "presence"
     edge.send_text(json.dumps({"type": "message", "body": "still here", "client_id": "e"}))
     assert (await edge.frame_of("message")).data["body"] == "still here"
-    assert (await next_message(poster))["body"] == "still here"
+    assert (await next_of(poster, "message", timeout=10))["body"] == "still here"
 
     # What a client sends is still held to 64 KiB on this server: 1009, as before.
     too_big = json.dumps({"type": "message", "body": "x" * INCOMING_LIMIT})
@@ -396,8 +372,8 @@ async def test_a_member_that_stops_reading_gets_every_message_once_in_id_order(f
     # Bob's socket stops reading once it has opened.
     slow = await RawSocket.open(server, bob, general, slow=True)
     await slow.frame_of("presence")
-    sender = await open_socket(server, alice, general)
-    reader = await open_socket(server, carol, general)
+    sender = (await open_room_socket(server, alice, general))[0]
+    reader = (await open_room_socket(server, carol, general))[0]
     bodies = [f"{number:03d} " + LONG_BODY[: MAX_LENGTH - 4] for number in range(MESSAGES)]
 
     async def send_all():
@@ -406,7 +382,7 @@ async def test_a_member_that_stops_reading_gets_every_message_once_in_id_order(f
             await sender.send(json.dumps(frame))
 
     async def receive_all(socket_):
-        return [await next_message(socket_, timeout=20) for _ in range(MESSAGES)]
+        return [await next_of(socket_, "message", timeout=20) for _ in range(MESSAGES)]
 
     _, sent, read_live = await asyncio.gather(send_all(), receive_all(sender), receive_all(reader))
     ids = [message["id"] for message in sent]
