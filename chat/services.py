@@ -183,8 +183,10 @@ def _insert_if_member(message: Message) -> bool:
         raise  # the connection is fine: a resend, handled by the caller
     except DatabaseError:
         # What a transaction block does on its way out: a connection that broke under the
-        # statement is dropped, so that the resend that follows gets a working one.
-        connection.close_if_unusable_or_obsolete()
+        # statement is dropped, so that the resend that follows gets a working one. Inside a
+        # caller's transaction its own block does that, and the connection is its to keep.
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
         raise
     if row is None:
         return False

@@ -4,10 +4,11 @@ socket stays usable, and a resend after recovery stores exactly one row."""
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test import AsyncClient
 
-from chat.models import Message
+from chat import services
+from chat.models import Message, Room
 from tests.conftest import make_room, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,3 +93,32 @@ async def test_api_post_during_a_database_fault(database_fault):
     again = await client.post(url, body, content_type="application/json")
     assert again.status_code == 200 and again.json()["id"] == stored.json()["id"]
     assert await Message.objects.filter(room=room).acount() == 1
+
+
+@sync_to_async
+def store_inside_a_transaction(room, author) -> tuple[str, bool, int]:
+    """As the admin does: a message stored inside the caller's transaction, whose insert
+    fails; the caller's connection must still be there for it to carry on."""
+    with transaction.atomic():
+        try:
+            services._store_message(room, author, "from the admin", None)
+        except DatabaseError as error:
+            failure = type(error).__name__
+        still_open = connection.connection is not None and not connection.connection.closed
+        Room.objects.create(name="made after the failure")  # the transaction goes on
+    return failure, still_open, Room.objects.filter(name="made after the failure").count()
+
+
+async def test_a_failed_store_inside_a_callers_transaction_leaves_it_its_connection():
+    if connection.vendor != "postgresql":
+        pytest.fail("this test needs PostgreSQL (DATABASE_URL)")
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    await fail_next_message_insert(FAULTS["statement_fails"])
+    try:
+        failure, still_open, made = await store_inside_a_transaction(room, alice)
+    finally:
+        await remove_fault()
+    assert failure == "ProgrammingError"  # the trigger's RAISE EXCEPTION (SQLSTATE P0001)
+    assert still_open and made == 1
+    assert not await Message.objects.filter(room=room).aexists()
