@@ -80,6 +80,7 @@ class GapAwareShardConnection(RedisSingleShardConnection):
         await done
 
     async def _send_requests(self) -> None:
+        batch: list[tuple[str, str, asyncio.Future]] = []
         try:
             while self._requests:
                 batch, self._requests = self._requests, []
@@ -88,6 +89,10 @@ class GapAwareShardConnection(RedisSingleShardConnection):
                         await self._send_run(kind, run)
         finally:
             self._sender = None
+            # Cancelled (the loop is closing): no caller is left waiting for a batch that
+            # will never be sent.
+            for _, _, done in batch + self._requests:
+                done.cancel()
 
     async def _send_run(self, kind: str, run: list[tuple[str, asyncio.Future]]) -> None:
         subscribing = kind == "subscribe"
@@ -102,12 +107,10 @@ class GapAwareShardConnection(RedisSingleShardConnection):
                     self._subscribed_to.update(channels)
                 else:
                     self._subscribed_to.difference_update(channels)
-        except BaseException as error:
+        except Exception as error:  # Redis away: these callers fail, the next batch still goes
             for _, done in run:
-                if not done.done():
+                if not done.done():  # a caller that gave up is cancelled already
                     done.set_exception(error)
-            if not isinstance(error, Exception):
-                raise  # cancelled: the waiters were told, and the sender stops
             return
         for _, done in run:
             if not done.done():

@@ -91,3 +91,29 @@ async def test_a_failed_batch_fails_its_callers_and_the_next_one_still_goes(pubs
     shard._pubsub = real_pubsub
     await layer.group_add("room.4", channel)
     await eventually_subscribers(layer, "room.4", 1)
+
+
+async def test_callers_are_not_left_waiting_when_the_sender_is_cancelled(pubsub_layer):
+    layer = pubsub_layer
+    channel = await layer.new_channel()
+    shard = layer._get_layer()._shards[0]
+    real_pubsub, started = shard._pubsub, asyncio.Event()
+
+    class Stuck:
+        async def subscribe(self, *channels):
+            started.set()
+            await asyncio.sleep(60)
+
+    shard._pubsub = Stuck()
+    first = asyncio.ensure_future(layer.group_add("room.5", channel))
+    await started.wait()
+    queued = asyncio.ensure_future(layer.group_add("room.6", channel))  # behind the stuck one
+    await asyncio.sleep(0)
+    shard._sender.cancel()  # as when the loop closes
+    for caller in (first, queued):
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 5)
+    assert shard._sender is None
+    shard._pubsub = real_pubsub
+    await layer.group_add("room.7", channel)  # a new sender starts for the next request
+    await eventually_subscribers(layer, "room.7", 1)
