@@ -4,19 +4,103 @@ channels' stack (`CookieMiddleware(SessionMiddleware(AuthMiddleware(...)))`) rea
 on that one shared thread, puts the user behind a lazy proxy and wraps `send` to save a
 modified session, which a socket never does (its save hooks fire on HTTP responses only). That
 wrapper ran on every frame sent, and the proxy on every `user.pk`: measured in
-docs/performance.md. Here the same reads (channels' own `get_user`, which checks the session's
-auth hash) run on any pool thread, and the scope gets the plain session and user objects.
+docs/performance.md. Here the same reads run on any pool thread, and the scope gets the plain
+session and user objects.
+
+Every socket opening pays for these two reads, and Django spent more CPU building their two
+ORM queries than PostgreSQL took to answer them (docs/performance.md): the session row and the
+user row are read with plain SQL instead, keeping every check Django and channels make (expiry,
+signature, backend, active user, the password's session hash).
 """
 
 from importlib import import_module
 from typing import Any
 
-from channels.auth import get_user
+from django.conf import settings
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+    load_backend,
+)
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends import db as db_sessions
+from django.db import connections, router
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
 from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware
-from django.conf import settings
-
 from chat.offthread import pooled, reads_pool
+
+
+class SocketSessionStore(db_sessions.SessionStore):
+    """The database session store, its one row read with plain SQL (what `load` does with
+    `Session.objects.get(session_key=..., expire_date__gt=now)`)."""
+
+    @property
+    def key_salt(self) -> str:
+        # Django salts the signature with the store's class name: the database store's, so
+        # that both read the sessions the HTTP side writes.
+        return "django.contrib.sessions." + db_sessions.SessionStore.__qualname__
+
+    def load(self) -> dict[str, Any]:
+        model = self.model
+        connection = connections[router.db_for_read(model)]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT session_data FROM {model._meta.db_table}"
+                " WHERE session_key = %s AND expire_date > %s",
+                [self.session_key, now],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            self._session_key = None
+            return {}
+        return self.decode(row[0])
+
+
+def _session_store(session_key: str | None) -> Any:
+    engine = import_module(settings.SESSION_ENGINE)
+    store = SocketSessionStore if engine is db_sessions else engine.SessionStore
+    return store(session_key)
+
+
+def _read_user(user_id: Any) -> AbstractBaseUser | None:
+    """`ModelBackend.get_user` (an ORM `.get(pk=...)`, then the active check) in one raw query."""
+    users = get_user_model()
+    table, pk = users._meta.db_table, users._meta.pk.column
+    found = users._default_manager.raw(f"SELECT * FROM {table} WHERE {pk} = %s", [user_id])
+    return next(iter(found), None)
+
+
+def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
+    """channels.auth.get_user: the session's user if its backend is still configured, the user
+    may log in, and the session's hash matches the user's password; else AnonymousUser."""
+    try:
+        user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
+        backend_path = session[BACKEND_SESSION_KEY]
+    except KeyError:
+        return AnonymousUser()
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    backend = load_backend(backend_path)
+    if type(backend).get_user is ModelBackend.get_user:  # ours and allauth's backend
+        user = _read_user(user_id)
+        user = user if user is not None and backend.user_can_authenticate(user) else None
+    else:
+        user = backend.get_user(user_id)
+    if user is None:
+        return AnonymousUser()
+    session_hash = session.get(HASH_SESSION_KEY)
+    if not (session_hash and constant_time_compare(session_hash, user.get_session_auth_hash())):
+        session.flush()
+        return AnonymousUser()
+    return user
 
 
 def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
@@ -24,8 +108,8 @@ def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
         # No session key has one, and PostgreSQL refuses the lookup (DataError): the cookie
         # parser turns an escaped `"...\\000"` in a cookie into a NUL. No session, then.
         session_key = None
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return session, get_user.func({"session": session})
+    session = _session_store(session_key)
+    return session, user_of_session(session)
 
 
 SESSION_READS = reads_pool("session-reads")

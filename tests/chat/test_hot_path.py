@@ -10,6 +10,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.contrib.auth import BACKEND_SESSION_KEY
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from chat import selectors, serializers, services
@@ -158,6 +160,33 @@ def test_opening_reads_are_one_query_each_and_authors_need_none():
     stored = Message.objects.get(pk=ids[1])
     assert frame[0] == serializers.message_to_dict(stored)  # the same as the ORM's row
     assert page.messages[1].author is page.messages[2].author  # one user object per author
+
+
+def test_session_and_user_are_two_plain_queries_that_keep_djangos_checks():
+    """The socket's session + user read (mychannels/auth.py) in two queries: the same user
+    row as the ORM's, and still refused when inactive or logged in through a backend that
+    is no longer configured."""
+    User = get_user_model()
+    alice = User.objects.create_user("alice", password="pw-for-tests-1")
+    client = Client()
+    client.force_login(alice)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with CaptureQueriesContext(connection) as queries:
+        session, user = auth._session_and_user(key)
+    assert len(queries) == 2
+    stored = User.objects.get(pk=alice.pk)
+    assert user == stored and user.is_authenticated
+    assert (user.password, user.last_login, user.email) == (
+        stored.password,
+        stored.last_login,
+        stored.email,
+    )
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+    assert not auth._session_and_user(key)[1].is_authenticated
+    User.objects.filter(pk=alice.pk).update(is_active=True)
+    session[BACKEND_SESSION_KEY] = "removed.backends.Backend"
+    session.save()
+    assert not auth._session_and_user(key)[1].is_authenticated
 
 
 async def test_each_stage_of_an_opening_has_threads_of_its_own():
