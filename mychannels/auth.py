@@ -16,6 +16,8 @@ signature, backend, active user, the password's session hash).
 from importlib import import_module
 from typing import Any
 
+from channels.middleware import BaseMiddleware
+from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib.auth import (
     BACKEND_SESSION_KEY,
@@ -32,8 +34,6 @@ from django.db import connections, router
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from channels.middleware import BaseMiddleware
-from channels.sessions import CookieMiddleware
 from chat.offthread import pooled, reads_pool
 
 

@@ -8,9 +8,8 @@ import threading
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.db import connection
-from django.contrib.auth import BACKEND_SESSION_KEY
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 

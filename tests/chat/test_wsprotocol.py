@@ -5,6 +5,7 @@ other. Unit tests: no server, no reactor."""
 
 import contextlib
 import json
+import pprint
 import select
 import socket
 import struct
@@ -529,3 +530,15 @@ def test_replies_off_the_fast_path_behave_exactly_as_daphne(case):
     assert ours[:2] == daphne[:2]
     if case != "close":
         assert ours[2] == [], "a frame autobahn must make went out on the fast path"
+
+
+def test_a_connection_does_not_pretty_print_its_options(monkeypatch):
+    """autobahn formats every connection's options for a debug line that is off: not with
+    pprint (mychannels/wsprotocol.py)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pretty-printed on connect")
+
+    monkeypatch.setattr(pprint.PrettyPrinter, "pformat", refuse)
+    protocol, _ = open_protocol(ChatWebSocketProtocol)
+    assert protocol.autoFragmentSize == 0  # the options were still copied from the factory
