@@ -278,6 +278,9 @@ DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = CHAT_MAX_FRAME_BYTES
 # (every client back at once after a deploy), and each refused client retries into the next
 # storm; a slower accept lets them all in (docs/performance.md).
 DAPHNE_WEBSOCKET_CONNECT_TIMEOUT = 30
+# Allocations between two runs of Python's cycle collector in the server (mychannels/serve.py):
+# Python's 700 cost 15-20% of the CPU of a connect storm (docs/performance.md).
+SERVER_GC_GEN0_THRESHOLD = env_int("SERVER_GC_GEN0_THRESHOLD", 10000)
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT", True)

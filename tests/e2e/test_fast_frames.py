@@ -202,6 +202,32 @@ print("ok", type(loop).__module__, type(reactor).__name__)
     assert done.stdout.split() == ["ok", "uvloop", "AsyncioSelectorReactor"], done.stdout
 
 
+def test_mychannels_serve_runs_the_cycle_collector_less_often():
+    """The server's collector threshold (mychannels/serve.py) from settings, the older
+    generations' ratios kept; set before Daphne reads its options."""
+    probe = """
+import gc, sys
+import mychannels.serve
+before = gc.get_threshold()
+mychannels.serve.collect_garbage_less_often()
+print(before[0], *gc.get_threshold())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "mychannels.settings",
+            "SERVER_GC_GEN0_THRESHOLD": "12345",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["700", "12345", "10", "10"], done.stdout
+
+
 async def test_a_long_non_ascii_message_reaches_every_member_exactly(fast_posting):
     server = fast_posting
     # The real server process has uvloop loaded (the probe above checks how it is used).
