@@ -101,15 +101,20 @@ class Worker:
             self.delivered.set()
 
     # Commands.
-    async def connect(self, specs: list[dict], concurrency: int, open_timeout: float) -> dict:
+    async def connect(
+        self, specs: list[dict], concurrency: int, open_timeout: float, start_by: float | None
+    ) -> dict:
         """Open the sockets (at most `concurrency` handshakes at once) and wait for each one's
-        opening frames. Returns how many opened, how many were refused, and how long it took."""
+        opening frames; with `start_by` (a time.monotonic() instant), start none after it.
+        Returns how many opened, how many were refused, and how long it took."""
         limit = asyncio.Semaphore(concurrency)
         refused: dict[str, int] = {}
         started = time.monotonic()
 
         async def open_one(spec: SocketSpec) -> Receiver | None:
             async with limit:
+                if start_by is not None and time.monotonic() > start_by:
+                    return None  # not tried: out of time
                 try:
                     socket = await websockets.connect(
                         spec.url,
@@ -264,10 +269,14 @@ class LoadClient:
         return [pipe.recv() for pipe in self.pipes]
 
     def connect(
-        self, specs: list[SocketSpec], concurrency: int = 200, open_timeout: float = 60
+        self,
+        specs: list[SocketSpec],
+        concurrency: int = 200,
+        open_timeout: float = 60,
+        start_by: float | None = None,
     ) -> tuple[dict, list]:
         """Spread the sockets over the workers (round robin). Returns the merged result and,
-        for each spec, its (worker, local index) address."""
+        for each spec, its (worker, local index) address (meaningful when all opened)."""
         per_worker: list[list[dict]] = [[] for _ in self.pipes]
         for i, spec in enumerate(specs):
             per_worker[i % len(self.pipes)].append(spec.__dict__)
@@ -279,6 +288,7 @@ class LoadClient:
                     "specs": s,
                     "concurrency": max(1, concurrency // len(self.pipes)),
                     "open_timeout": open_timeout,
+                    "start_by": start_by,
                 }
                 for s in per_worker
             ],
