@@ -32,7 +32,7 @@ class Scale:
     @classmethod
     def full(cls) -> "Scale":
         return cls(
-            room100_rates=[1000, 4000, 10000, 20000, 30000, 40000],
+            room100_rates=[1000, 2000, 4000, 7000, 10000, 20000, 30000, 40000],
             room1000_rates=[10000, 20000],
             pair_rooms=250,
             pair_rates=[500, 1000, 2000],

@@ -23,6 +23,7 @@ from channels_redis.utils import _wrap_close
 from redis.asyncio.client import PubSub
 
 from mychannels.identitycache import IdentityCache
+from mychannels.inbox import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,11 @@ class GapAwareLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shards = [GapAwareShardConnection(s.host, self) for s in self._shards]
+
+    async def _subscribe_to_channel(self, channel: str) -> None:
+        # As the base class, with a lighter queue: one per open socket (mychannels/inbox.py).
+        self.channels[channel] = Inbox()
+        await self._get_shard(channel).subscribe(channel)
 
 
 class PubSubChannelLayer(RedisPubSubChannelLayer):

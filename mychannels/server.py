@@ -8,11 +8,14 @@ The hook is Daphne's own `ready_callable`, run once the factories exist, before 
 connection (protocol instances copy their options from the factory when they connect).
 """
 
+import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from daphne.server import Server
 
+from mychannels.inbox import Inbox
 from mychannels.wsprotocol import ChatWebSocketProtocol
 
 
@@ -26,3 +29,21 @@ class ChatServer(Server):
         self.ws_factory.protocol = ChatWebSocketProtocol
         if self._then_ready is not None:
             self._then_ready()
+
+    def create_application(self, protocol: Any, scope: dict) -> Any:
+        """Daphne's, with a lighter queue for a socket's frames (mychannels/inbox.py): an
+        open socket holds it for its whole life. HTTP requests keep Daphne's own."""
+        if scope.get("type") != "websocket":
+            return super().create_application(protocol, scope)
+        assert "application_instance" not in self.connections[protocol]
+        frames = Inbox()
+        scope.setdefault("asgi", {"version": "3.0"})
+        instance = self.application(
+            scope=scope, receive=frames.get, send=partial(self.handle_reply, protocol)
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            instance, loop=asyncio.get_event_loop()
+        )
+        return frames
