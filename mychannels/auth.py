@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from chat.offthread import pooled, reads_pool
+from mychannels.sessions import usable_session_key
 
 
 class SocketSessionStore(db_sessions.SessionStore):
@@ -104,11 +105,7 @@ def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
 
 
 def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
-    if session_key and "\x00" in session_key:
-        # No session key has one, and PostgreSQL refuses the lookup (DataError): the cookie
-        # parser turns an escaped `"...\\000"` in a cookie into a NUL. No session, then.
-        session_key = None
-    session = _session_store(session_key)
+    session = _session_store(usable_session_key(session_key))
     return session, user_of_session(session)
 
 

@@ -152,3 +152,28 @@ async def test_removal_in_the_admin_cuts_the_member_off_at_once(open_room_socket
     )
     assert posted.status_code == 403
     assert not await Message.objects.filter(room=room).aexists()
+
+
+NUL_COOKIE = f'{settings.SESSION_COOKIE_NAME}="abcdefgh\\000abcdefgh"'  # unescaped into a NUL
+
+
+def test_a_session_cookie_with_a_nul_is_no_session_on_pages_too():
+    """PostgreSQL refuses a lookup with a NUL (DataError): pages answered 500 to this cookie
+    (mychannels/sessions.py). Now it is no session: the login page, the redirect to it, and
+    a login that replaces the cookie."""
+    make_user_sync = get_user_model().objects.create_user
+    make_user_sync("carol", password="pw-for-tests-1")
+    client = Client(raise_request_exception=False)
+    client.cookies.load(NUL_COOKIE)
+    assert "\x00" in client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert client.get("/accounts/login/").status_code == 200
+    home = client.get("/")
+    assert home.status_code == 302 and "/accounts/login/" in home["Location"]
+    client.cookies.load(NUL_COOKIE)
+    assert (
+        client.post(
+            "/accounts/login/", {"login": "carol", "password": "pw-for-tests-1"}
+        ).status_code
+        == 302
+    )
+    assert client.get("/").status_code == 200
