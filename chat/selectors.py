@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
+from chat import asyncdb
 from chat.models import Message, ReadMarker, Room
 from chat.offthread import pooled, reads_pool
 
@@ -53,11 +54,11 @@ def _room_access(room_id: int, user_id: int) -> RoomAccess:
 
 
 @functools.cache
-def _history_sql(newest_first: bool, after: bool) -> str:
+def _history_sql(newest_first: bool, after: bool, columns: str = "m.*") -> str:
     users = get_user_model()
     pk, username = users._meta.pk.column, users._meta.get_field(users.USERNAME_FIELD).column
     return (
-        f"SELECT m.*, u.{username} AS author_username FROM {Message._meta.db_table} m"
+        f"SELECT {columns}, u.{username} AS author_username FROM {Message._meta.db_table} m"
         f" JOIN {users._meta.db_table} u ON u.{pk} = m.author_id"
         f" WHERE m.room_id = %s{' AND m.id > %s' if after else ''}"
         f" ORDER BY m.id {'DESC' if newest_first else 'ASC'} LIMIT %s"
@@ -81,11 +82,7 @@ def _with_authors(messages: list[Message]) -> list[Message]:
     return messages
 
 
-def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
-    newest_first = after_id is None
-    params = [room_id] + ([] if newest_first else [after_id]) + [limit + 1]
-    sql = _history_sql(newest_first, after=not newest_first)
-    rows = _with_authors(list(Message.objects.raw(sql, params)))
+def _history_page(rows: list[Message], limit: int, newest_first: bool) -> MessagePage:
     has_more = len(rows) > limit
     rows = rows[:limit]
     if newest_first:
@@ -93,18 +90,61 @@ def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessageP
     return MessagePage(messages=rows, has_more=has_more)
 
 
+def _opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
+    newest_first = after_id is None
+    params = [room_id] + ([] if newest_first else [after_id]) + [limit + 1]
+    sql = _history_sql(newest_first, after=not newest_first)
+    rows = _with_authors(list(Message.objects.raw(sql, params)))
+    return _history_page(rows, limit, newest_first)
+
+
 # A socket opening is the hot path of a connect storm. Django's async ORM runs every query on
 # one shared thread (thread_sensitive), one hop per query: these read in one hop each, on any
-# pool thread (read-only, in no caller's transaction; chat/offthread.py). What it bought is in
+# pool thread (read-only, in no caller's transaction; chat/offthread.py), or on PostgreSQL
+# with no hop at all, on the event loop (chat/asyncdb.py). What it bought is in
 # docs/performance.md.
 OPENING_READS = reads_pool("opening-reads")
-room_access = pooled(_room_access, OPENING_READS)
-room_access.__doc__ = "The room (or None) and whether the user belongs to it: one query, one hop."
-opening_history = pooled(_opening_history, OPENING_READS)
-opening_history.__doc__ = (
-    "A socket's first history page: the latest `limit` messages, or with `after_id` the "
-    "oldest `limit` above it (catch-up), ascending, in one hop."
-)
+_room_access_on_thread = pooled(_room_access, OPENING_READS)
+_opening_history_on_thread = pooled(_opening_history, OPENING_READS)
+
+
+def _columns(model: type, alias: str) -> tuple[str, list[str]]:
+    fields = model._meta.concrete_fields
+    return ", ".join(f"{alias}.{field.column}" for field in fields), [f.attname for f in fields]
+
+
+async def room_access(room_id: int, user_id: int) -> RoomAccess:
+    """The room (or None) and whether the user belongs to it: one query."""
+    if not asyncdb.enabled():
+        return await _room_access_on_thread(room_id, user_id)
+    columns, names = _columns(Room, "r")
+    found = await asyncdb.rows(
+        f"SELECT {columns}, EXISTS (SELECT 1 FROM {_MEMBERS} m"
+        f" WHERE m.room_id = r.id AND m.user_id = %s)"
+        f" FROM {Room._meta.db_table} r WHERE r.id = %s",
+        [user_id, room_id],
+    )
+    if not found:
+        return RoomAccess(room=None, is_member=False)
+    *values, is_member = found[0]
+    return RoomAccess(room=Room.from_db(asyncdb.ALIAS, names, values), is_member=is_member)
+
+
+async def opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
+    """A socket's first history page: the latest `limit` messages, or with `after_id` the
+    oldest `limit` above it (catch-up), ascending, in one query."""
+    if not asyncdb.enabled():
+        return await _opening_history_on_thread(room_id, after_id, limit)
+    newest_first = after_id is None
+    columns, names = _columns(Message, "m")
+    params = [room_id] + ([] if newest_first else [after_id]) + [limit + 1]
+    sql = _history_sql(newest_first, after=not newest_first, columns=columns)
+    messages = []
+    for *values, username in await asyncdb.rows(sql, params):
+        message = Message.from_db(asyncdb.ALIAS, names, values)
+        message.author_username = username
+        messages.append(message)
+    return _history_page(_with_authors(messages), limit, newest_first)
 
 
 async def _page(queryset, limit: int, newest_first: bool) -> MessagePage:

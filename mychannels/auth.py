@@ -34,6 +34,7 @@ from django.db import connections, router
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from chat import asyncdb
 from chat.offthread import pooled, reads_pool
 from mychannels.sessions import usable_session_key
 
@@ -53,12 +54,24 @@ class SocketSessionStore(db_sessions.SessionStore):
         connection = connections[router.db_for_read(model)]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT session_data FROM {model._meta.db_table}"
-                " WHERE session_key = %s AND expire_date > %s",
-                [self.session_key, now],
-            )
-            row = cursor.fetchone()
+            cursor.execute(self._sql(), [self.session_key, now])
+            return self._loaded(cursor.fetchone())
+
+    async def load_on_loop(self) -> None:
+        """`load`, on the event loop (chat/asyncdb.py), filling the session's cache."""
+        if self.session_key is None:
+            self._session_cache = {}
+            return
+        found = await asyncdb.rows(self._sql(), [self.session_key, timezone.now()])
+        self._session_cache = self._loaded(found[0] if found else None)
+
+    def _sql(self) -> str:
+        return (
+            f"SELECT session_data FROM {self.model._meta.db_table}"
+            " WHERE session_key = %s AND expire_date > %s"
+        )
+
+    def _loaded(self, row: tuple | None) -> dict[str, Any]:
         if row is None:
             self._session_key = None
             return {}
@@ -72,34 +85,84 @@ def _session_store(session_key: str | None) -> Any:
 
 
 def _read_user(user_id: Any) -> AbstractBaseUser | None:
-    """`ModelBackend.get_user` (an ORM `.get(pk=...)`, then the active check) in one raw query."""
+    """`ModelBackend.get_user`'s read (an ORM `.get(pk=...)`) in one raw query."""
     users = get_user_model()
     table, pk = users._meta.db_table, users._meta.pk.column
     found = users._default_manager.raw(f"SELECT * FROM {table} WHERE {pk} = %s", [user_id])
     return next(iter(found), None)
 
 
-def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
-    """channels.auth.get_user: the session's user if its backend is still configured, the user
-    may log in, and the session's hash matches the user's password; else AnonymousUser."""
+async def _read_user_on_loop(user_id: Any) -> AbstractBaseUser | None:
+    """`_read_user` on the event loop: the same columns, made into the same model object."""
+    users = get_user_model()
+    fields = users._meta.concrete_fields
+    columns = ", ".join(field.column for field in fields)
+    found = await asyncdb.rows(
+        f"SELECT {columns} FROM {users._meta.db_table} WHERE {users._meta.pk.column} = %s",
+        [user_id],
+    )
+    if not found:
+        return None
+    return users.from_db(asyncdb.ALIAS, [field.attname for field in fields], found[0])
+
+
+def _claims(session: Any) -> tuple[Any, Any] | None:
+    """The session's user id and its backend, if that backend is still configured."""
     try:
         user_id = get_user_model()._meta.pk.to_python(session[SESSION_KEY])
         backend_path = session[BACKEND_SESSION_KEY]
     except KeyError:
-        return AnonymousUser()
+        return None
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    return user_id, load_backend(backend_path)
+
+
+def _reads_like_model_backend(backend: Any) -> bool:
+    return type(backend).get_user is ModelBackend.get_user  # ours and allauth's backend
+
+
+def _hash_matches(session: Any, user: AbstractBaseUser) -> bool:
+    session_hash = session.get(HASH_SESSION_KEY)
+    return bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
+
+
+def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
+    """channels.auth.get_user: the session's user if its backend is still configured, the user
+    may log in, and the session's hash matches the user's password; else AnonymousUser."""
+    claims = _claims(session)
+    if claims is None:
         return AnonymousUser()
-    backend = load_backend(backend_path)
-    if type(backend).get_user is ModelBackend.get_user:  # ours and allauth's backend
+    user_id, backend = claims
+    if _reads_like_model_backend(backend):
         user = _read_user(user_id)
         user = user if user is not None and backend.user_can_authenticate(user) else None
     else:
         user = backend.get_user(user_id)
     if user is None:
         return AnonymousUser()
-    session_hash = session.get(HASH_SESSION_KEY)
-    if not (session_hash and constant_time_compare(session_hash, user.get_session_auth_hash())):
+    if not _hash_matches(session, user):
         session.flush()
+        return AnonymousUser()
+    return user
+
+
+async def user_of_session_on_loop(session: Any) -> AbstractBaseUser | AnonymousUser:
+    """`user_of_session` with the user read on the event loop; another backend's read and
+    the flush of a stale session (rare) take a thread hop."""
+    claims = _claims(session)
+    if claims is None:
+        return AnonymousUser()
+    user_id, backend = claims
+    if _reads_like_model_backend(backend):
+        user = await _read_user_on_loop(user_id)
+        user = user if user is not None and backend.user_can_authenticate(user) else None
+    else:
+        user = await pooled(backend.get_user, SESSION_READS)(user_id)
+    if user is None:
+        return AnonymousUser()
+    if not _hash_matches(session, user):
+        await pooled(session.flush, SESSION_READS)()
         return AnonymousUser()
     return user
 
@@ -110,7 +173,15 @@ def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
 
 
 SESSION_READS = reads_pool("session-reads")
-_load_session_and_user = pooled(_session_and_user, SESSION_READS)
+_load_session_and_user_on_thread = pooled(_session_and_user, SESSION_READS)
+
+
+async def _load_session_and_user(session_key: str | None) -> tuple[Any, Any]:
+    session = _session_store(usable_session_key(session_key))
+    if not (isinstance(session, SocketSessionStore) and asyncdb.enabled()):
+        return await _load_session_and_user_on_thread(session_key)
+    await session.load_on_loop()
+    return session, await user_of_session_on_loop(session)
 
 
 class SessionAuthMiddleware(BaseMiddleware):

@@ -127,6 +127,12 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # queueing behind a pool that waits for it.
         "timeout": 1,
     }
+# A socket opening's reads run on the event loop through a pool of their own, per process
+# (chat/asyncdb.py): no thread hop, which cost a third of an opening's CPU in a storm. In a
+# storm of 2,000 the openings queue for these connections for seconds (a 1 s wait refused
+# some), so the wait is a storm's length, well within Daphne's 30 s accept timeout.
+DATABASE_LOOP_POOL_MAX = env_int("DATABASE_LOOP_POOL_MAX", 4)
+DATABASE_LOOP_POOL_WAIT = 10
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set (any number of processes), else in-memory (one

@@ -1,0 +1,128 @@
+"""A socket opening's reads on the event loop itself, through an async psycopg pool.
+
+Each read on a pool thread (chat/offthread.py) hands the GIL to the thread and back several
+times (the submit, every wait on PostgreSQL's socket, the result), and in a connect storm the
+server is CPU-bound: the three hops of an opening cost about 1.3 of its 3.9 ms of CPU
+(docs/performance.md). Here the same plain SQL runs on the loop, waiting on the socket like
+any other I/O. PostgreSQL only (SQLite, for development, keeps the threads); read-only, in no
+caller's transaction; psycopg's errors become Django's, so callers handle one kind.
+
+A few connections per event loop, opened on first use and closed with the loop.
+"""
+
+import asyncio
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connections
+
+ALIAS = "default"
+
+
+def enabled() -> bool:
+    """Whether the opening's reads run on the loop: on PostgreSQL."""
+    return connections[ALIAS].vendor == "postgresql"
+
+
+def _connection_params() -> dict[str, Any]:
+    """Django's own connection parameters (its type adapters too, so that rows come back as
+    the ORM would read them), in autocommit: each read is its own statement."""
+    params = dict(connections[ALIAS].get_connection_params())
+    params.pop("cursor_factory", None)  # Django's sync cursor class
+    params["autocommit"] = True
+    return params
+
+
+class LoopConnections:
+    """Up to `size` connections for one event loop, the idle ones kept for the next read.
+
+    Not psycopg_pool's AsyncConnectionPool: its worker tasks are cancelled before a loop
+    closes (asyncio.Runner, asgiref), after which it cannot close its connections, and every
+    test's loop would leave some open. This one has no task of its own; a read that fails on
+    a kept connection (PostgreSQL restarted) is tried once more on a new one.
+    """
+
+    def __init__(self, size: int, wait: float) -> None:
+        self._idle: list[psycopg.AsyncConnection] = []
+        self._slots = asyncio.Semaphore(size)
+        self._wait = wait
+
+    async def rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise OperationalError(f"no database connection free within {self._wait} s") from None
+        try:
+            if self._idle:
+                try:
+                    return await self._read(self._idle.pop(), sql, params)
+                except psycopg.OperationalError:
+                    pass  # a kept connection that died meanwhile: once more, on a new one
+            return await self._read(await self._connect(), sql, params)
+        finally:
+            self._slots.release()
+
+    async def _connect(self) -> psycopg.AsyncConnection:
+        return await psycopg.AsyncConnection.connect(**_connection_params())
+
+    async def _read(
+        self, connection: psycopg.AsyncConnection, sql: str, params: Sequence[Any]
+    ) -> list[tuple]:
+        try:
+            cursor = await connection.execute(sql, params)
+            found = await cursor.fetchall()
+        except BaseException:  # failed or cancelled mid-statement: its state is unknown
+            await connection.close()
+            raise
+        self._idle.append(connection)
+        return found
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
+
+
+class _PerLoop:
+    """One LoopConnections per event loop, closed before its loop closes."""
+
+    def __init__(self) -> None:
+        self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
+
+    def get(self) -> LoopConnections:
+        loop = asyncio.get_running_loop()
+        if loop not in self._by_loop:
+            self._by_loop[loop] = LoopConnections(
+                settings.DATABASE_LOOP_POOL_MAX, settings.DATABASE_LOOP_POOL_WAIT
+            )
+            self._close_with(loop)
+        return self._by_loop[loop]
+
+    def _close_with(self, loop: asyncio.AbstractEventLoop) -> None:
+        close_loop = loop.close
+
+        def close(this: asyncio.AbstractEventLoop, *args: Any, **kwargs: Any) -> None:
+            connections_of_loop = self._by_loop.pop(loop, None)
+            if connections_of_loop is not None and not loop.is_closed():
+                loop.run_until_complete(connections_of_loop.close())
+            this.close = close_loop
+            close_loop(*args, **kwargs)
+
+        loop.close = types.MethodType(close, loop)
+
+
+_per_loop = _PerLoop()
+
+
+async def rows(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """Every row of one read-only statement, on this loop's connections."""
+    try:
+        return await _per_loop.get().rows(sql, params)
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error
+    except psycopg.Error as error:
+        raise DatabaseError(str(error)) from error
