@@ -4,7 +4,8 @@ The async ORM (and `sync_to_async` by default) runs every query on a single thre
 (thread_sensitive), so a process does its database work one call at a time: that capped
 socket openings near 70/s and stored messages near 300/s (docs/performance.md). Work that
 runs in no caller's transaction can go to any thread of the loop's pool instead, each call
-with its own pooled PostgreSQL connection (DATABASE_POOL_MAX covers the threads).
+with its own pooled PostgreSQL connection (DATABASE_POOL_MAX covers the threads). On
+PostgreSQL a socket opening's reads skip the threads altogether (chat/asyncdb.py).
 """
 
 import functools

@@ -189,8 +189,9 @@ def test_session_and_user_are_two_plain_queries_that_keep_djangos_checks():
 
 
 async def test_each_stage_of_an_opening_has_threads_of_its_own():
-    """In a connect storm the session reads of later arrivals must not queue ahead of the
-    room and history reads of sockets that already have their session (chat/offthread.py)."""
+    """On the thread path (SQLite; PostgreSQL reads on the loop, chat/asyncdb.py): in a
+    connect storm the session reads of later arrivals must not queue ahead of the room and
+    history reads of sockets that already have their session (chat/offthread.py)."""
     stage = reads_pool("stage-test", threads=1)
     where = await pooled(lambda: threading.current_thread().name, stage)()
     assert where.startswith("stage-test")
