@@ -11,13 +11,14 @@ A few connections per event loop, opened on first use and closed with the loop.
 """
 
 import asyncio
-import types
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connections
+
+from chat.loopcache import PerLoop
 
 ALIAS = "default"
 
@@ -87,35 +88,11 @@ class LoopConnections:
             await connection.close()
 
 
-class _PerLoop:
-    """One LoopConnections per event loop, closed before its loop closes."""
-
-    def __init__(self) -> None:
-        self._by_loop: dict[asyncio.AbstractEventLoop, LoopConnections] = {}
-
-    def get(self) -> LoopConnections:
-        loop = asyncio.get_running_loop()
-        if loop not in self._by_loop:
-            self._by_loop[loop] = LoopConnections(
-                settings.DATABASE_LOOP_POOL_MAX, settings.DATABASE_LOOP_POOL_WAIT
-            )
-            self._close_with(loop)
-        return self._by_loop[loop]
-
-    def _close_with(self, loop: asyncio.AbstractEventLoop) -> None:
-        close_loop = loop.close
-
-        def close(this: asyncio.AbstractEventLoop, *args: Any, **kwargs: Any) -> None:
-            connections_of_loop = self._by_loop.pop(loop, None)
-            if connections_of_loop is not None and not loop.is_closed():
-                loop.run_until_complete(connections_of_loop.close())
-            this.close = close_loop
-            close_loop(*args, **kwargs)
-
-        loop.close = types.MethodType(close, loop)
+def _loop_connections() -> LoopConnections:
+    return LoopConnections(settings.DATABASE_LOOP_POOL_MAX, settings.DATABASE_LOOP_POOL_WAIT)
 
 
-_per_loop = _PerLoop()
+_per_loop = PerLoop(_loop_connections, close=LoopConnections.close)
 
 
 async def rows(sql: str, params: Sequence[Any]) -> list[tuple]:

@@ -70,9 +70,9 @@ async def test_a_read_cancelled_mid_statement_does_not_return_its_connection():
 def test_a_loops_connections_are_closed_with_the_loop():
     loop = asyncio.new_event_loop()
     assert loop.run_until_complete(asyncdb.rows("SELECT 4", [])) == [(4,)]
-    (kept,) = asyncdb._per_loop._by_loop[loop]._idle
+    (kept,) = asyncdb._per_loop._objects[loop]._idle
     loop.close()
-    assert kept.closed and loop not in asyncdb._per_loop._by_loop
+    assert kept.closed and loop not in asyncdb._per_loop._objects
 
 
 def fields(instance) -> dict | None:
