@@ -28,6 +28,14 @@ def enabled() -> bool:
     return connections[ALIAS].vendor == "postgresql"
 
 
+def select_list(model: type, alias: str) -> tuple[str, list[str]]:
+    """A model's columns for a SELECT (`alias.column, ...`) and their attribute names, in
+    the order `model.from_db(ALIAS, names, values)` takes a row."""
+    fields = model._meta.concrete_fields
+    columns = ", ".join(f"{alias}.{field.column}" for field in fields)
+    return columns, [field.attname for field in fields]
+
+
 def _connection_params() -> dict[str, Any]:
     """Django's own connection parameters (its type adapters too, so that rows come back as
     the ORM would read them), in autocommit: each read is its own statement."""

@@ -40,13 +40,18 @@ class RoomAccess:
 _MEMBERS = Room.users.through._meta.db_table
 
 
-def _room_access(room_id: int, user_id: int) -> RoomAccess:
-    rooms = Room.objects.raw(
-        f"SELECT r.*, EXISTS (SELECT 1 FROM {_MEMBERS} m"
+@functools.cache
+def _room_access_sql(columns: str = "r.*") -> str:
+    """The room's columns and whether the user is a member, last; params: user id, room id."""
+    return (
+        f"SELECT {columns}, EXISTS (SELECT 1 FROM {_MEMBERS} m"
         f" WHERE m.room_id = r.id AND m.user_id = %s) AS is_member"
-        f" FROM {Room._meta.db_table} r WHERE r.id = %s",
-        [user_id, room_id],
+        f" FROM {Room._meta.db_table} r WHERE r.id = %s"
     )
+
+
+def _room_access(room_id: int, user_id: int) -> RoomAccess:
+    rooms = Room.objects.raw(_room_access_sql(), [user_id, room_id])
     room = next(iter(rooms), None)
     if room is None:
         return RoomAccess(room=None, is_member=False)
@@ -108,22 +113,12 @@ _room_access_on_thread = pooled(_room_access, OPENING_READS)
 _opening_history_on_thread = pooled(_opening_history, OPENING_READS)
 
 
-def _columns(model: type, alias: str) -> tuple[str, list[str]]:
-    fields = model._meta.concrete_fields
-    return ", ".join(f"{alias}.{field.column}" for field in fields), [f.attname for f in fields]
-
-
 async def room_access(room_id: int, user_id: int) -> RoomAccess:
     """The room (or None) and whether the user belongs to it: one query."""
     if not asyncdb.enabled():
         return await _room_access_on_thread(room_id, user_id)
-    columns, names = _columns(Room, "r")
-    found = await asyncdb.rows(
-        f"SELECT {columns}, EXISTS (SELECT 1 FROM {_MEMBERS} m"
-        f" WHERE m.room_id = r.id AND m.user_id = %s)"
-        f" FROM {Room._meta.db_table} r WHERE r.id = %s",
-        [user_id, room_id],
-    )
+    columns, names = asyncdb.select_list(Room, "r")
+    found = await asyncdb.rows(_room_access_sql(columns), [user_id, room_id])
     if not found:
         return RoomAccess(room=None, is_member=False)
     *values, is_member = found[0]
@@ -136,7 +131,7 @@ async def opening_history(room_id: int, after_id: int | None, limit: int) -> Mes
     if not asyncdb.enabled():
         return await _opening_history_on_thread(room_id, after_id, limit)
     newest_first = after_id is None
-    columns, names = _columns(Message, "m")
+    columns, names = asyncdb.select_list(Message, "m")
     params = [room_id] + ([] if newest_first else [after_id]) + [limit + 1]
     sql = _history_sql(newest_first, after=not newest_first, columns=columns)
     messages = []

@@ -78,10 +78,14 @@ class SocketSessionStore(db_sessions.SessionStore):
         return self.decode(row[0])
 
 
+def _database_sessions() -> bool:
+    return import_module(settings.SESSION_ENGINE) is db_sessions
+
+
 def _session_store(session_key: str | None) -> Any:
-    engine = import_module(settings.SESSION_ENGINE)
-    store = SocketSessionStore if engine is db_sessions else engine.SessionStore
-    return store(session_key)
+    if _database_sessions():
+        return SocketSessionStore(session_key)
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
 
 
 def _read_user(user_id: Any) -> AbstractBaseUser | None:
@@ -95,15 +99,12 @@ def _read_user(user_id: Any) -> AbstractBaseUser | None:
 async def _read_user_on_loop(user_id: Any) -> AbstractBaseUser | None:
     """`_read_user` on the event loop: the same columns, made into the same model object."""
     users = get_user_model()
-    fields = users._meta.concrete_fields
-    columns = ", ".join(field.column for field in fields)
+    columns, names = asyncdb.select_list(users, "u")
     found = await asyncdb.rows(
-        f"SELECT {columns} FROM {users._meta.db_table} WHERE {users._meta.pk.column} = %s",
+        f"SELECT {columns} FROM {users._meta.db_table} u WHERE u.{users._meta.pk.column} = %s",
         [user_id],
     )
-    if not found:
-        return None
-    return users.from_db(asyncdb.ALIAS, [field.attname for field in fields], found[0])
+    return users.from_db(asyncdb.ALIAS, names, found[0]) if found else None
 
 
 def _claims(session: Any) -> tuple[Any, Any] | None:
@@ -177,9 +178,9 @@ _load_session_and_user_on_thread = pooled(_session_and_user, SESSION_READS)
 
 
 async def _load_session_and_user(session_key: str | None) -> tuple[Any, Any]:
-    session = _session_store(usable_session_key(session_key))
-    if not (isinstance(session, SocketSessionStore) and asyncdb.enabled()):
+    if not (asyncdb.enabled() and _database_sessions()):
         return await _load_session_and_user_on_thread(session_key)
+    session = SocketSessionStore(usable_session_key(session_key))
     await session.load_on_loop()
     return session, await user_of_session_on_loop(session)
 
