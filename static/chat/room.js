@@ -178,22 +178,27 @@
 
   function connect() {
     setState(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
-    socket = new WebSocket(socketUrl());
+    const ws = new WebSocket(socketUrl());
+    socket = ws;
     let opening = true;
-    socket.addEventListener("open", () => {
+    // A socket given up on (the browser went offline) may still report later: not ours anymore.
+    const current = () => ws === socket;
+    ws.addEventListener("open", () => {
+      if (!current()) return;
       attempt = 0;
       setState("open", "connected");
       // Anything typed while offline goes out again with the same client_id: stored once.
       pending.forEach((item, clientId) => transmit(item.body, clientId));
     });
-    socket.addEventListener("message", (event) => {
+    ws.addEventListener("message", (event) => {
+      if (!current()) return;
       let frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       if (frame.type === "history") { frame.__opening = opening; opening = false; }
       const handler = handlers[frame.type];
       if (handler) handler(frame);
     });
-    socket.addEventListener("close", (event) => onClose(event.code));
+    ws.addEventListener("close", (event) => { if (current()) onClose(event.code); });
   }
 
   function onClose(code) {
@@ -281,6 +286,15 @@
     socket.send(JSON.stringify({ type: "read", id: lastId }));
   }
   document.addEventListener("visibilitychange", sendRead);
+
+  // The browser knows the network is gone before the socket does: a closing handshake with
+  // nothing to carry it can hang for a minute. Give the socket up now and retry with backoff.
+  window.addEventListener("offline", () => {
+    if (!socket || stopped) return;
+    const abandoned = socket;
+    onClose(1006);
+    abandoned.close();
+  });
 
   window.addEventListener("online", () => {
     if (!socket && !stopped) { clearTimeout(reconnectTimer); connect(); }
