@@ -4,20 +4,10 @@
 (function () {
   "use strict";
 
-  // Logging out from this very page closes its sockets (4401) while the logout POST is still
-  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
-  let leaving = false;
-  window.addEventListener("beforeunload", () => { leaving = true; });
-  function reloadUnlessLeaving() {
-    setTimeout(() => location.reload(), leaving ? 3000 : 0);
-  }
-
   const config = JSON.parse(document.getElementById("alerts-config").textContent);
   const list = document.getElementById("alerts");
   const stateBadge = document.getElementById("conn-state");
   const LEVELS = ["info", "warning", "critical"];
-  let attempt = 0;
-  let stopped = false;
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -80,15 +70,17 @@
     }
   }
 
-  function connect() {
-    setState(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + "/ws/alerts/");
-    const newestBefore = newestShown();
-    socket.addEventListener("open", () => { attempt = 0; setState("open", "live"); });
-    socket.addEventListener("message", (event) => {
-      let frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
+  let newestBefore = 0; // the newest alert shown when the current socket set out
+
+  // The socket's lifecycle (backoff, offline, 4401) is LiveSocket's (static/js/livesocket.js).
+  window.LiveSocket({
+    path: () => "/ws/alerts/",
+    connecting: (isRetry) => {
+      newestBefore = newestShown();
+      setState(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…");
+    },
+    opened: () => setState("open", "live"),
+    frame: (frame) => {
       if (frame.type === "history") {
         frame.alerts.forEach(showAlert);
         // The history frame holds the latest 20: a longer gap since then comes over HTTP.
@@ -96,17 +88,10 @@
       } else if (frame.type === "alert") {
         showAlert(frame);
       }
-    });
-    socket.addEventListener("close", (event) => {
-      if (event.code === 4401) { stopped = true; setState("closed", "logged out"); reloadUnlessLeaving(); return; }
-      if (stopped) return;
-      // Exponential backoff with jitter, capped, so a restart is not met by a stampede.
-      const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setState("reconnecting", "offline, retrying in " + Math.ceil(delay / 1000) + " s");
-      setTimeout(connect, delay);
-    });
-  }
-
-  connect();
+    },
+    lost: (code, retryIn) => {
+      if (retryIn === null) setState("closed", "logged out");
+      else setState("reconnecting", "offline, retrying in " + Math.ceil(retryIn / 1000) + " s");
+    },
+  });
 })();

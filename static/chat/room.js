@@ -3,14 +3,6 @@
 (function () {
   "use strict";
 
-  // Logging out from this very page closes its sockets (4401) while the logout POST is still
-  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
-  let leaving = false;
-  window.addEventListener("beforeunload", () => { leaving = true; });
-  function reloadUnlessLeaving() {
-    setTimeout(() => location.reload(), leaving ? 3000 : 0);
-  }
-
   const config = JSON.parse(document.getElementById("room-config").textContent);
   const log = document.getElementById("log");
   const olderBox = document.getElementById("older");
@@ -28,10 +20,7 @@
   let firstId = null; // lowest id shown: older history is fetched before it
   let hasOlder = false;
   let loadingOlder = false;
-  let socket = null;
-  let attempt = 0;
-  let stopped = false;
-  let reconnectTimer = null;
+  let opening = true; // the next history frame is the one a socket opens with
   let lastTypingSent = 0;
   const typists = new Map(); // username -> expiry timer
 
@@ -170,59 +159,42 @@
     alert: (frame) => window.dispatchEvent(new CustomEvent("chat:alert", { detail: frame })),
   };
 
-  function socketUrl() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const after = lastId ? "?after=" + lastId : "";
-    return scheme + location.host + "/ws/chat/room/" + config.roomId + "/" + after;
+  // Asked on every attempt: a reconnect catches up from the last message shown.
+  function socketPath() {
+    return "/ws/chat/room/" + config.roomId + "/" + (lastId ? "?after=" + lastId : "");
   }
 
-  function connect() {
-    setState(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
-    const ws = new WebSocket(socketUrl());
-    socket = ws;
-    let opening = true;
-    // A socket given up on (the browser went offline) may still report later: not ours anymore.
-    const current = () => ws === socket;
-    ws.addEventListener("open", () => {
-      if (!current()) return;
-      attempt = 0;
+  // The socket's lifecycle (backoff, offline, 4401) is LiveSocket's (static/js/livesocket.js).
+  const socketHooks = {
+    path: socketPath,
+    final: [4403, 4404],
+    connecting: (isRetry) => setState(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…"),
+    opened: () => {
+      opening = true;
       setState("open", "connected");
       // Anything typed while offline goes out again with the same client_id: stored once.
       pending.forEach((item, clientId) => transmit(item.body, clientId));
-    });
-    ws.addEventListener("message", (event) => {
-      if (!current()) return;
-      let frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
+    },
+    frame: (frame) => {
       if (frame.type === "history") { frame.__opening = opening; opening = false; }
       const handler = handlers[frame.type];
       if (handler) handler(frame);
-    });
-    ws.addEventListener("close", (event) => { if (current()) onClose(event.code); });
-  }
-
-  function onClose(code) {
-    socket = null;
-    loadingOlder = false;
-    if (code === 4401) { setState("closed", "logged out"); stopped = true; reloadUnlessLeaving(); return; }
-    if (code === 4403 || code === 4404) {
-      stopped = true;
-      setState("closed", CLOSE_REASONS[code]);
-      form.querySelector("button").disabled = true;
-      return;
-    }
-    if (stopped) return;
-    // Exponential backoff with jitter, capped, so a restart is not met by a stampede.
-    const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(delay / 1000) + " s");
-    reconnectTimer = setTimeout(connect, delay);
-  }
+    },
+    lost: (code, retryIn) => {
+      loadingOlder = false;
+      if (code === 4401) {
+        setState("closed", "logged out");
+      } else if (retryIn === null) {
+        setState("closed", CLOSE_REASONS[code]);
+        form.querySelector("button").disabled = true;
+      } else {
+        setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(retryIn / 1000) + " s");
+      }
+    },
+  };
 
   function transmit(body, clientId) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "message", body: body, client_id: clientId }));
-    }
+    live.send({ type: "message", body: body, client_id: clientId });
   }
 
   function newClientId() {
@@ -248,18 +220,14 @@
   input.addEventListener("input", () => {
     const now = Date.now();
     // Throttled: at most one typing frame every 2.5 s while keys are pressed.
-    if (now - lastTypingSent > 2500 && socket && socket.readyState === WebSocket.OPEN) {
-      lastTypingSent = now;
-      socket.send(JSON.stringify({ type: "typing" }));
-    }
+    if (now - lastTypingSent > 2500 && live.send({ type: "typing" })) lastTypingSent = now;
   });
 
   function loadOlder() {
     if (!hasOlder || loadingOlder || firstId === null) return;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!live.send({ type: "history", before: firstId, limit: 50 })) return;
     loadingOlder = true;
     olderBox.textContent = "Loading older messages…";
-    socket.send(JSON.stringify({ type: "history", before: firstId, limit: 50 }));
   }
 
   // A log too short to scroll never fires "scroll": fetch older pages until it fills up.
@@ -281,25 +249,10 @@
   function sendRead() {
     readTimer = null;
     if (document.hidden || lastId <= readSent) return;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    readSent = lastId;
-    socket.send(JSON.stringify({ type: "read", id: lastId }));
+    if (live.send({ type: "read", id: lastId })) readSent = lastId;
   }
   document.addEventListener("visibilitychange", sendRead);
 
-  // The browser knows the network is gone before the socket does: a closing handshake with
-  // nothing to carry it can hang for a minute. Give the socket up now and retry with backoff.
-  window.addEventListener("offline", () => {
-    if (!socket || stopped) return;
-    const abandoned = socket;
-    onClose(1006);
-    abandoned.close();
-  });
-
-  window.addEventListener("online", () => {
-    if (!socket && !stopped) { clearTimeout(reconnectTimer); connect(); }
-  });
-
-  window.chatClient = { get socket() { return socket; }, seen: seen, config: config };
-  connect();
+  const live = window.LiveSocket(socketHooks);
+  window.chatClient = { get socket() { return live.socket; }, seen: seen, config: config };
 })();

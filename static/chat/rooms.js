@@ -3,16 +3,6 @@
 (function () {
   "use strict";
 
-  // Logging out from this very page closes its sockets (4401) while the logout POST is still
-  // on its way; reloading then would cancel that navigation. Reload only if the page stays.
-  let leaving = false;
-  window.addEventListener("beforeunload", () => { leaving = true; });
-  function reloadUnlessLeaving() {
-    setTimeout(() => location.reload(), leaving ? 3000 : 0);
-  }
-
-  let attempt = 0;
-
   function row(roomId) {
     return document.querySelector('#my-rooms li[data-room-id="' + Number(roomId) + '"]');
   }
@@ -32,25 +22,14 @@
     room_left: (frame) => { const item = row(frame.room_id); if (item) item.remove(); },
   };
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + "/ws/rooms/");
-    socket.addEventListener("open", () => { attempt = 0; });
-    socket.addEventListener("message", (event) => {
-      let frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
+  // Reconnects with backoff, reloads on 4401 (static/js/livesocket.js); the `rooms` frame on
+  // each open puts every count right.
+  const live = window.LiveSocket({
+    path: () => "/ws/rooms/",
+    frame: (frame) => {
       const handler = handlers[frame.type];
       if (handler) handler(frame);
-    });
-    socket.addEventListener("close", (event) => {
-      if (event.code === 4401) { reloadUnlessLeaving(); return; } // logged out: to the login page
-      // Backoff with jitter; the `rooms` frame on the next open puts every count right.
-      const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setTimeout(connect, delay);
-    });
-    window.roomList = { socket: socket };
-  }
-
-  connect();
+    },
+  });
+  window.roomList = { get socket() { return live.socket; } };
 })();

@@ -2,6 +2,7 @@
 logged in through the allauth form. Alerts posted elsewhere appear without a reload."""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -41,6 +42,20 @@ async def new_api_token(page: Page) -> str:
     return (await page.text_content("#new-token")).strip()
 
 
+async def post_alert(
+    server: ServerProcess, token: str, room_id: int, content: str, level: str
+) -> int:
+    """Posted over the JSON API with a bearer token, as a monitoring script would; its id."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
+        response = await api.post(
+            f"/api/rooms/{room_id}/alerts/",
+            json={"content": content, "level": level},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
 def room_of(href: str) -> int:
     """The room id in a room page link, /chat/room/<id>/."""
     return int(href.strip("/").rsplit("/", 1)[1])
@@ -57,14 +72,8 @@ async def test_alerts_page_shows_an_alert_posted_through_the_api_without_reload(
     await expect(alice.locator("#conn-state")).to_have_attribute("data-state", "open")
     await alice.evaluate("window.__sameDocument = true")
     hostile = 'db-1 down <img src=x onerror="window.__xss = true">'
-    async with httpx.AsyncClient(base_url=sqlite_service.url, timeout=10) as api:
-        response = await api.post(
-            f"/api/rooms/{room_id}/alerts/",
-            json={"content": hostile, "level": "critical"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert response.status_code == 201, response.text
-    item = alice.locator(f"#alert-{response.json()['id']}")
+    alert_id = await post_alert(sqlite_service, token, room_id, hostile, "critical")
+    item = alice.locator(f"#alert-{alert_id}")
     await expect(item).to_have_class("alert-item level-critical")
     await expect(item.locator(".alert-content")).to_have_text(hostile)
     await expect(item.locator(".alert-room")).to_have_text("ops")
@@ -72,7 +81,7 @@ async def test_alerts_page_shows_an_alert_posted_through_the_api_without_reload(
     assert await alice.evaluate("window.__xss === undefined"), "alert text ran as HTML"
     # Newest first: the live alert went to the top.
     top = await alice.locator("#alerts > li").first.get_attribute("id")
-    assert top == f"alert-{response.json()['id']}"
+    assert top == f"alert-{alert_id}"
 
 
 async def test_room_page_form_posts_an_alert_another_member_sees_live(sqlite_service, browser):
@@ -121,17 +130,13 @@ async def test_room_page_catches_up_on_alerts_posted_before_its_socket_joined(
 
     await alice.route_web_socket("**/ws/chat/room/**", hold_then_connect)
     await alice.goto(general)
-    async with httpx.AsyncClient(base_url=sqlite_service.url, timeout=10) as api:
-        response = await api.post(
-            f"/api/rooms/{room_of(general)}/alerts/",
-            json={"content": "posted while the socket was away", "level": "warning"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    assert response.status_code == 201, response.text
+    alert_id = await post_alert(
+        sqlite_service, token, room_of(general), "posted while the socket was away", "warning"
+    )
     await alice.wait_for_timeout(300)
-    assert await alice.locator(f"#alert-{response.json()['id']}").count() == 0
+    assert await alice.locator(f"#alert-{alert_id}").count() == 0
     release.set()
-    item = alice.locator(f"#alert-{response.json()['id']}")
+    item = alice.locator(f"#alert-{alert_id}")
     await expect(item.locator(".alert-content")).to_have_text("posted while the socket was away")
     await expect(alice.locator("#room-alerts > li")).to_have_count(1)
 
@@ -177,3 +182,28 @@ async def test_alerts_page_fills_a_gap_longer_than_the_history_frame(sqlite_serv
         )
     ]
     assert shown[:25] == ids[::-1], "newest first, none missing"
+
+
+async def test_alerts_page_going_offline_shows_it_and_catches_up_when_back(sqlite_service, browser):
+    alice = await logged_in_page(browser, sqlite_service, "alice")
+    token = await new_api_token(alice)
+    await alice.goto("/")
+    ops = room_of(await alice.get_attribute("a:text-is('ops')", "href"))
+    await alice.goto("/alerts/")
+    badge = alice.locator("#conn-state")
+    await expect(badge).to_have_attribute("data-state", "open")
+    await alice.evaluate("window.__sameDocument = true")
+
+    # The socket is given up at once, not left "live" while a closing handshake hangs.
+    await alice.context.set_offline(True)
+    await expect(badge).to_have_attribute("data-state", "reconnecting")
+    await expect(badge).to_have_text(re.compile(r"^offline, retrying in \d+ s$"))
+    alert_id = await post_alert(sqlite_service, token, ops, "posted during the outage", "warning")
+    missed = alice.locator(f"#alert-{alert_id}")
+    await expect(missed).to_have_count(0)
+
+    await alice.context.set_offline(False)
+    await expect(badge).to_have_attribute("data-state", "open")
+    await expect(missed.locator(".alert-content")).to_have_text("posted during the outage")
+    await expect(alice.locator(f"#alerts > li#alert-{alert_id}")).to_have_count(1)
+    assert await alice.evaluate("window.__sameDocument === true"), "the page was reloaded"

@@ -86,3 +86,44 @@ def test_logging_out_from_the_room_page_itself_lands_on_the_login_page(sqlite_se
     alice.page.get_by_role("button", name="Log out").click()
     alice.page.wait_for_url(f"{sqlite_service.url}/accounts/login/")
     expect(alice.page.locator(".flash")).to_have_text("You have signed out.")
+
+
+def test_leaving_a_room_in_another_tab_ends_its_page_for_good(sqlite_service, browser):
+    alice = log_in(browser, sqlite_service, "alice")
+    open_room(alice, "general")
+    sockets_before = len(alice.sockets)
+    room_list = second_tab(alice, "/")
+    general_row = room_list.locator("#my-rooms li").filter(
+        has=room_list.get_by_role("link", name="general", exact=True)
+    )
+    general_row.get_by_role("button", name="Leave").click()
+
+    # Closed 4403: the page says why, stops sending, and does not knock again.
+    badge = alice.page.locator("#conn-state")
+    expect(badge).to_have_attribute("data-state", "closed")
+    expect(badge).to_have_text("You are not a member of this room.")
+    expect(alice.page.locator("#send-form button")).to_be_disabled()
+    alice.page.wait_for_timeout(1500)  # past the first retry's backoff (at most 500 ms)
+    assert len(alice.sockets) == sockets_before, alice.sockets
+    assert alice.page_errors == [] and alice.dialogs == []
+
+
+def test_room_list_counts_catch_up_after_the_browser_was_offline(sqlite_service, browser):
+    bob_http = login(sqlite_service, "bob")
+    general = room_id(bob_http, "general")
+    alice = log_in(browser, sqlite_service, "alice")
+    rooms = alice.page
+    with rooms.expect_websocket(lambda socket: socket.url.endswith("/ws/rooms/")):
+        rooms.reload()
+    badge = rooms.locator(f'#my-rooms li[data-room-id="{general}"] .unread')
+    expect(badge).to_be_hidden()
+    sockets_before = len(alice.sockets)
+
+    alice.context.set_offline(True)
+    for i in range(3):
+        post_message(sqlite_service, bob_http, general, f"while alice was away {i}")
+    alice.context.set_offline(False)
+    # A new socket, whose opening `rooms` frame carries what changed meanwhile.
+    expect(badge).to_have_text("3")
+    assert len(alice.sockets) > sockets_before, alice.sockets
+    assert alice.page_errors == []
