@@ -38,14 +38,15 @@ class SerialDispatchMixin:
     async def _run_both(self, receive: Source) -> None:
         one_at_a_time = asyncio.Lock()
         frames = asyncio.current_task()
+        stop_frames = _OneCancel(frames)
         # A group event's handler that fails (or stops the consumer) must end the socket too,
         # not leave it open and deaf; and it cancels the frames while it still holds the lock,
         # so that a frame already read never starts its handler after the error. (The done
         # callback runs only after the lock is released: it covers the layer's own errors.)
         events = asyncio.ensure_future(
-            self._pump(self.channel_receive, one_at_a_time, on_error=frames.cancel)
+            self._pump(self.channel_receive, one_at_a_time, on_error=stop_frames)
         )
-        events.add_done_callback(lambda _: frames.cancel() if not events.cancelled() else None)
+        events.add_done_callback(lambda _: stop_frames() if not events.cancelled() else None)
         try:
             await self._pump(receive, one_at_a_time)
         except StopConsumer:
@@ -53,9 +54,13 @@ class SerialDispatchMixin:
         except asyncio.CancelledError:
             if not events.done() or events.cancelled():
                 raise  # cancelled from outside (server shutdown)
+            # Our own cancel, taken back: left counted on the task, it would turn a later
+            # asyncio.timeout or TaskGroup in this task into a cancel from outside.
+            frames.uncancel()
             with contextlib.suppress(StopConsumer):
                 events.result()  # re-raises the handler's error
         finally:
+            stop_frames.disarm()
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopConsumer):
                 await events
@@ -72,3 +77,19 @@ class SerialDispatchMixin:
                     if on_error is not None:
                         on_error()
                     raise
+
+
+class _OneCancel:
+    """Cancels the frame reader's task at most once, and never after the loop has ended: the
+    task is the whole application's and goes on (the server's own code) after the loop."""
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self._task: asyncio.Task | None = task
+
+    def __call__(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def disarm(self) -> None:
+        self._task = None

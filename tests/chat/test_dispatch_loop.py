@@ -174,6 +174,29 @@ async def test_stop_consumer_from_a_group_event_ends_the_socket_cleanly(consumer
     assert event_readers() == []
 
 
+@both_loops
+async def test_stop_consumer_from_a_group_event_leaves_its_task_uncancelled(consumer: type):
+    """The loop cancels its own frame reader to stop; that cancel must not stay on the task,
+    or an `asyncio.timeout` or `TaskGroup` that the server's code runs in the task afterwards
+    takes it for a cancel from outside."""
+    group, seen = new_group(), {}
+    app = consumer.as_asgi(group=group, probe=Probe())
+
+    async def then_time_out(scope: dict, receive: Callable, send: Callable) -> None:
+        await app(scope, receive, send)
+        seen["cancelling"] = asyncio.current_task().cancelling()
+        with pytest.raises(TimeoutError):  # its own timeout, not a CancelledError
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(1)
+
+    comm = WebsocketCommunicator(then_time_out, "/")
+    assert (await comm.connect())[0]
+    await get_channel_layer().group_send(group, {"type": "test.stop"})
+    await comm.wait(timeout=3)
+    assert comm.future.result() is None
+    assert seen == {"cancelling": 0}
+
+
 async def test_a_disconnect_ends_the_socket_and_leaves_no_task_behind():
     tasks_before = asyncio.all_tasks()
     comm = await open_socket(new_group(), Probe())
