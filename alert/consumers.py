@@ -20,6 +20,7 @@ from chat.consumers import (
     CLOSE_NOT_MEMBER,
     CLOSE_TOO_BIG,
     CLOSE_TOO_MANY_SOCKETS,
+    frame_size,
 )
 from chat.groups import user_group
 from chat.ratelimit import MemoryBuckets
@@ -104,8 +105,7 @@ class AlertSocket(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.open:
             return
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if size > settings.CHAT_MAX_FRAME_BYTES:
+        if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
             await self.close_with(CLOSE_TOO_BIG)
             return
         allowed = await self.junk_frames.take(
