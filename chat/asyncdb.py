@@ -11,6 +11,7 @@ A few connections per event loop, opened on first use and closed with the loop.
 """
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,12 +29,13 @@ def enabled() -> bool:
     return connections[ALIAS].vendor == "postgresql"
 
 
-def select_list(model: type, alias: str) -> tuple[str, list[str]]:
+@functools.cache  # asked on every socket opening, always the same answer
+def select_list(model: type, alias: str) -> tuple[str, tuple[str, ...]]:
     """A model's columns for a SELECT (`alias.column, ...`) and their attribute names, in
     the order `model.from_db(ALIAS, names, values)` takes a row."""
     fields = model._meta.concrete_fields
     columns = ", ".join(f"{alias}.{field.column}" for field in fields)
-    return columns, [field.attname for field in fields]
+    return columns, tuple(field.attname for field in fields)
 
 
 def _connection_params() -> dict[str, Any]:
