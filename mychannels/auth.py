@@ -13,6 +13,7 @@ user row are read with plain SQL instead, keeping every check Django and channel
 signature, backend, active user, the password's session hash).
 """
 
+import functools
 from importlib import import_module
 from typing import Any
 
@@ -88,11 +89,15 @@ def _session_store(session_key: str | None) -> Any:
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
 
 
-def _read_user(user_id: Any) -> AbstractBaseUser | None:
-    """`ModelBackend.get_user`'s read (an ORM `.get(pk=...)`) in one raw query."""
+@functools.cache
+def _user_sql(columns: str = "u.*") -> str:
+    """`ModelBackend.get_user`'s read (an ORM `.get(pk=...)`) as one statement; param: the id."""
     users = get_user_model()
-    table, pk = users._meta.db_table, users._meta.pk.column
-    found = users._default_manager.raw(f"SELECT * FROM {table} WHERE {pk} = %s", [user_id])
+    return f"SELECT {columns} FROM {users._meta.db_table} u WHERE u.{users._meta.pk.column} = %s"
+
+
+def _read_user(user_id: Any) -> AbstractBaseUser | None:
+    found = get_user_model()._default_manager.raw(_user_sql(), [user_id])
     return next(iter(found), None)
 
 
@@ -100,10 +105,7 @@ async def _read_user_on_loop(user_id: Any) -> AbstractBaseUser | None:
     """`_read_user` on the event loop: the same columns, made into the same model object."""
     users = get_user_model()
     columns, names = asyncdb.select_list(users, "u")
-    found = await asyncdb.rows(
-        f"SELECT {columns} FROM {users._meta.db_table} u WHERE u.{users._meta.pk.column} = %s",
-        [user_id],
-    )
+    found = await asyncdb.rows(_user_sql(columns), [user_id])
     return users.from_db(asyncdb.ALIAS, names, found[0]) if found else None
 
 
