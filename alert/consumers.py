@@ -11,7 +11,6 @@ from django.conf import settings
 from alert import selectors
 from alert.groups import alert_room_group, alert_user_group
 from alert.serializers import alert_to_dict
-from chat import selectors as chat_selectors
 from chat.consumers import (
     CLOSE_CATCH_UP,
     CLOSE_FLOODING,
@@ -24,6 +23,7 @@ from chat.consumers import (
 )
 from chat.groups import user_group
 from chat.ratelimit import MemoryBuckets
+from chat.selectors.rooms import room_get, room_is_member
 from chat.serializers import dumps
 from chat.socketcap import socket_admit, socket_release
 
@@ -156,9 +156,9 @@ class AlertRoomConsumer(AlertSocket):
         await super().connect()
 
     async def refusal(self) -> int | None:
-        if await chat_selectors.room_get(room_id=self.room_id) is None:
+        if await room_get(room_id=self.room_id) is None:
             return CLOSE_NO_ROOM
-        if not await chat_selectors.room_is_member(room_id=self.room_id, user_id=self.user.pk):
+        if not await room_is_member(room_id=self.room_id, user_id=self.user.pk):
             return CLOSE_NOT_MEMBER
         return None
 

@@ -14,7 +14,8 @@ from alert.serializers import alert_to_dict
 from chat.groups import room_group
 from chat.models import Room
 from chat.serializers import dumps
-from chat.services import ServiceError, group_send
+from chat.services.broadcast import group_send
+from chat.services.errors import ServiceError
 
 ALERT_MAX_LENGTH = Alert._meta.get_field("content").max_length
 LEVELS = tuple(Alert.Level.values)

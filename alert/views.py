@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alert import feeds, selectors, services
 from alert.api import allow_alert
-from chat import selectors as chat_selectors
 from chat.api_auth import MAX_ID
+from chat.selectors.rooms import room_is_member
 from chat.tokens import token_create, token_revoke
 from chat.views import room_or_404, too_many_requests
 
@@ -64,7 +64,7 @@ async def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
         return refused
     user = await request.auser()
     room = await room_or_404(room_id)
-    if not await chat_selectors.room_is_member(room_id=room.pk, user_id=user.pk):
+    if not await room_is_member(room_id=room.pk, user_id=user.pk):
         raise PermissionDenied("You are not a member of this room")
     if not await allow_alert(user_id=user.pk):
         messages.error(request, "Too many alerts; slow down.")

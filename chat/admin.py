@@ -14,8 +14,16 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from chat import services, tokens
+from chat import tokens
 from chat.models import ApiToken, Message, Room
+from chat.services.errors import ServiceError
+from chat.services.membership import (
+    user_sockets_close,
+    user_sockets_join_room,
+    user_sockets_leave_room,
+)
+from chat.services.messages import message_create
+from chat.services.validation import clean_body
 
 
 @admin.register(Room)
@@ -52,12 +60,12 @@ class RoomAdmin(admin.ModelAdmin):
         # room list recounting) sees the new membership.
         for user_id in before - after:
             # A member removed here is cut off from the room at once.
-            leave = async_to_sync(services.user_sockets_leave_room)
+            leave = async_to_sync(user_sockets_leave_room)
             transaction.on_commit(partial(leave, user_id=user_id, room_id=room_id))
         for user_id in after - before:
             # A member added here sees the room's alerts in an already open alert feed and its
             # unread count on open room lists.
-            join = async_to_sync(services.user_sockets_join_room)
+            join = async_to_sync(user_sockets_join_room)
             transaction.on_commit(partial(join, user_id=user_id, room_id=room_id))
 
 
@@ -75,7 +83,7 @@ class RoomPostAdminForm(forms.ModelForm):
         data = super().clean()
         try:
             data[self.text_field] = self.clean_text(data.get(self.text_field, ""))
-        except services.ServiceError as error:
+        except ServiceError as error:
             self.add_error(self.text_field, error.detail)
         room, author = data.get("room"), data.get(self.author_field)
         if room and author and not room.users.filter(pk=author.pk).exists():
@@ -89,7 +97,7 @@ class MessageAdminForm(RoomPostAdminForm):
         fields = ["room", "author", "body", "client_id"]
 
     def clean_text(self, text: str) -> str:
-        return services.clean_body(text)
+        return clean_body(text)
 
 
 @admin.register(Message)
@@ -110,7 +118,7 @@ class MessageAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        result = async_to_sync(services.message_create)(
+        result = async_to_sync(message_create)(
             room=obj.room, author=obj.author, body=obj.body, client_id=obj.client_id or None
         )
         obj.pk, obj.created = result.message.pk, result.message.created
@@ -181,7 +189,7 @@ class SocketClosingPasswordChangeForm(AdminPasswordChangeForm):
 
 
 def close_sockets_after_commit(user_id: int) -> None:
-    transaction.on_commit(lambda: async_to_sync(services.user_sockets_close)(user_id=user_id))
+    transaction.on_commit(lambda: async_to_sync(user_sockets_close)(user_id=user_id))
 
 
 admin.site.unregister(get_user_model())

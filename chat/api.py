@@ -9,9 +9,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from chat import ratelimit, selectors, services
+from chat import ratelimit
 from chat.api_auth import ApiError, api_user, page_params
+from chat.selectors.messages import messages_page
+from chat.selectors.rooms import room_get, room_is_member
 from chat.serializers import message_to_dict
+from chat.services.errors import ServiceError
+from chat.services.messages import message_create
 
 
 def json_api(
@@ -44,10 +48,10 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
 async def member_room(request: HttpRequest, room_id: int):
     """(user, room) for a member, else 401 / 404 / 403 as the contract orders them."""
     user = await api_user(request)
-    room = await selectors.room_get(room_id=room_id)
+    room = await room_get(room_id=room_id)
     if room is None:
         raise ApiError(404, "not_found", "no such room")
-    if not await selectors.room_is_member(room_id=room_id, user_id=user.pk):
+    if not await room_is_member(room_id=room_id, user_id=user.pk):
         raise ApiError(403, "forbidden", "you are not a member of this room")
     return user, room
 
@@ -75,9 +79,7 @@ async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
     user, room = await member_room(request, room_id)
     await request_limit(user.pk)
     after, before, limit = page_params(request.GET)
-    page = await selectors.messages_page(
-        room_id=room.pk, after_id=after, before_id=before, limit=limit
-    )
+    page = await messages_page(room_id=room.pk, after_id=after, before_id=before, limit=limit)
     messages = [message_to_dict(m) for m in page.messages]
     return JsonResponse({"messages": messages, "has_more": page.has_more})
 
@@ -88,10 +90,10 @@ async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
     await request_limit(user.pk)
     await rate_limit(user.pk)
     try:
-        result = await services.message_create(
+        result = await message_create(
             room=room, author=user, body=data.get("body"), client_id=data.get("client_id")
         )
-    except services.ServiceError as error:
+    except ServiceError as error:
         status = 503 if error.code == "unavailable" else 400
         raise ApiError(status, error.code, error.detail) from error
     return JsonResponse(message_to_dict(result.message), status=201 if result.created else 200)

@@ -13,12 +13,19 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.conf import settings
 from django.db import DatabaseError
 
-from chat import ratelimit, selectors, services
-from chat.dispatchloop import SerialDispatchMixin
+from chat import ratelimit
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
-from chat.presence import tracker
+from chat.selectors.messages import MessagePage, messages_before, opening_history
+from chat.selectors.read_state import UnreadState, unread_states
+from chat.selectors.rooms import room_access, room_ids_of_user
 from chat.serializers import dumps, message_to_dict
+from chat.services.errors import ServiceError
+from chat.services.messages import message_create
+from chat.services.presence import presence_frame, tracker
+from chat.services.read_state import room_mark_read
+from chat.services.typing import typing_notify
 from chat.socketcap import socket_admit, socket_release
+from mychannels.runtime.dispatchloop import SerialDispatchMixin
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_MEMBER = 4403
@@ -26,7 +33,7 @@ CLOSE_NO_ROOM = 4404
 CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_FLOODING = 4429
 CLOSE_TOO_BIG = 1009
-# The channel layer lost events meant for this socket (mychannels/layers.py): reconnect with
+# The channel layer lost events meant for this socket (mychannels/runtime/layers.py): reconnect with
 # `?after=` and catch up from the database.
 CLOSE_CATCH_UP = 1012
 # Typing frames closer together than this are dropped: room.js sends one per 2.5 s, and a
@@ -81,7 +88,7 @@ def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
     return len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
 
 
-def history_frame(page: selectors.MessagePage) -> dict[str, Any]:
+def history_frame(page: MessagePage) -> dict[str, Any]:
     return {
         "type": "history",
         "messages": [message_to_dict(m) for m in page.messages],
@@ -115,14 +122,14 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
             self.room_id, self.conn_id, self.user.pk, self.user.get_username()
         )
         self.presence_version = max(self.presence_version, presence.version)
-        frame = services.presence_frame(room_id=self.room_id, usernames=presence.usernames)
+        frame = presence_frame(room_id=self.room_id, usernames=presence.usernames)
         await self.send_json(frame)
         self.taking_frames = True
 
     async def _refusal(self) -> int | None:
         if not self.user.is_authenticated:
             return CLOSE_NOT_LOGGED_IN
-        access = await selectors.room_access(self.room_id, self.user.pk)
+        access = await room_access(self.room_id, self.user.pk)
         if access.room is None:
             return CLOSE_NO_ROOM
         if not access.is_member:
@@ -135,7 +142,7 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     async def _send_opening_history(self) -> None:
         after = query_int(self.scope, "after")
         limit = settings.CHAT_HISTORY_LATEST if after is None else settings.CHAT_HISTORY_AFTER_MAX
-        page = await selectors.opening_history(self.room_id, after, limit)
+        page = await opening_history(self.room_id, after, limit)
         await self.send_json(history_frame(page))
 
     async def disconnect(self, code: int) -> None:
@@ -170,7 +177,7 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.receive_json(content)
         except FrameError as error:
             await self.send_error(error.code, error.detail)
-        except services.ServiceError as error:
+        except ServiceError as error:
             await self.send_error(error.code, error.detail)
         except DatabaseError:  # a history page or read marker while the database is away
             await self.send_error("unavailable", "the database is unavailable; try again")
@@ -192,7 +199,7 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
         await handler(content)
 
     async def on_message(self, content: dict) -> None:
-        await services.message_create(
+        await message_create(
             room=self.room,
             author=self.user,
             body=content.get("body"),
@@ -220,19 +227,19 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
         if now - self.last_typing < TYPING_MIN_INTERVAL_SECONDS:
             return  # best effort by nature: the earlier frame already told the room
         self.last_typing = now
-        await services.typing_notify(room_id=self.room_id, user=self.user)
+        await typing_notify(room_id=self.room_id, user=self.user)
 
     async def on_history(self, content: dict) -> None:
         before = int_field(content, "before", required=True, low=1, high=2**63 - 1)
         limit = int_field(content, "limit", required=False, low=1, high=settings.CHAT_PAGE_MAX)
-        page = await selectors.messages_before(
+        page = await messages_before(
             room_id=self.room_id, before_id=before, limit=limit or settings.CHAT_HISTORY_LATEST
         )
         await self.send_json(history_frame(page))
 
     async def on_read(self, content: dict) -> None:
         message_id = int_field(content, "id", required=True, low=1, high=2**63 - 1)
-        await services.room_mark_read(room_id=self.room_id, user=self.user, message_id=message_id)
+        await room_mark_read(room_id=self.room_id, user=self.user, message_id=message_id)
 
     async def send_error(self, code: str, detail: str) -> None:
         await self.send(text_data=dumps({"type": "error", "code": code, "detail": detail}))
@@ -254,7 +261,7 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
 
     # Client frames take the hop only when they use the async ORM (DB_FRAMES, in
     # receive_json): a message is stored in a hop that recycles the connection itself
-    # (services._store_message) and a typing frame touches no database, so the two frames
+    # (_store_message) and a typing frame touches no database, so the two frames
     # a chat sends most pay for one thread hop instead of two, or none.
     DB_FRAMES = frozenset({"history", "read"})
 
@@ -312,7 +319,7 @@ class RoomListConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
-        self.counts: dict[int, selectors.UnreadState] = {}
+        self.counts: dict[int, UnreadState] = {}
         self.subscribed: set[int] = set()  # rooms whose activity group this socket is in
         self.bad_frames = 0
         await self.accept()
@@ -330,9 +337,9 @@ class RoomListConsumer(AsyncWebsocketConsumer):
         # tells which.
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_add(user_rooms_group(self.user.pk), self.channel_name)
-        for room_id in await selectors.room_ids_of_user(user_id=self.user.pk):
+        for room_id in await room_ids_of_user(user_id=self.user.pk):
             await self._subscribe(room_id)
-        for state in await selectors.unread_states(user_id=self.user.pk):
+        for state in await unread_states(user_id=self.user.pk):
             self.counts[state.room_id] = state
         rooms = [{"room_id": s.room_id, "unread": s.unread} for s in self.counts.values()]
         await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
@@ -378,12 +385,12 @@ class RoomListConsumer(AsyncWebsocketConsumer):
         self.taking_frames = False
         await self.close(code)
 
-    async def _send_count(self, state: selectors.UnreadState) -> None:
+    async def _send_count(self, state: UnreadState) -> None:
         frame = {"type": "unread", "room_id": state.room_id, "unread": state.unread}
         await self.send(text_data=dumps(frame))
 
     async def _recount(self, room_id: int) -> None:
-        states = await selectors.unread_states(user_id=self.user.pk, room_id=room_id)
+        states = await unread_states(user_id=self.user.pk, room_id=room_id)
         if not states:  # not a member (any more): hear nothing of the room
             await self._unsubscribe(room_id)
             self.counts.pop(room_id, None)

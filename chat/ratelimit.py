@@ -10,8 +10,8 @@ import time
 import redis
 from django.conf import settings
 
-from chat.loopcache import PerLoop
-from chat.redisclient import redis_client
+from mychannels.runtime.loopcache import PerLoop
+from mychannels.runtime.redisclient import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
-from chat import services
+from chat.services.membership import user_sockets_close
 
 
 @receiver(user_logged_out, dispatch_uid="chat.close_sockets_on_logout")
@@ -21,4 +21,4 @@ def close_sockets_of_user(sender: Any, user: Any = None, **kwargs: Any) -> None:
     receiver in a worker thread when a signal is sent asynchronously (`alogout`), so
     async_to_sync is the safe bridge either way."""
     if user is not None and getattr(user, "pk", None) is not None:
-        async_to_sync(services.user_sockets_close)(user_id=user.pk)
+        async_to_sync(user_sockets_close)(user_id=user.pk)

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from chat.loopcache import PerLoop
-from chat.redisclient import redis_client
+from mychannels.runtime.loopcache import PerLoop
+from mychannels.runtime.redisclient import redis_client
 
 TTL_SECONDS = 40
 HEARTBEAT_SECONDS = 15

@@ -7,12 +7,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from alert import selectors as alert_selectors
-from chat import ratelimit, selectors, services
+from chat import ratelimit
 from chat.models import Room
+from chat.selectors.rooms import public_rooms_to_join, room_get, room_is_member, rooms_of_user
+from chat.services import membership
+from chat.services.errors import ServiceError
 
 
 async def room_or_404(room_id: int) -> Room:
-    room = await selectors.room_get(room_id=room_id)
+    room = await room_get(room_id=room_id)
     if room is None:
         raise Http404("No such room")
     return room
@@ -22,8 +25,8 @@ async def room_or_404(room_id: int) -> Room:
 async def index(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     context = {
-        "my_rooms": await selectors.rooms_of_user(user=user),
-        "public_rooms": await selectors.public_rooms_to_join(user=user),
+        "my_rooms": await rooms_of_user(user=user),
+        "public_rooms": await public_rooms_to_join(user=user),
     }
     return render(request, "chat/index.html", context)
 
@@ -32,7 +35,7 @@ async def index(request: HttpRequest) -> HttpResponse:
 async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     user = await request.auser()
     room = await room_or_404(room_id)
-    if not await selectors.room_is_member(room_id=room.pk, user_id=user.pk):
+    if not await room_is_member(room_id=room.pk, user_id=user.pk):
         raise PermissionDenied("You are not a member of this room")
     alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
     config = {"roomId": room.pk, "username": user.get_username(), "alertsAfter": alerts_after}
@@ -54,8 +57,8 @@ async def room_join(request: HttpRequest, room_id: int) -> HttpResponse:
         return refused
     room = await room_or_404(room_id)
     try:
-        await services.room_join(room=room, user=await request.auser())
-    except services.ServiceError as error:
+        await membership.room_join(room=room, user=await request.auser())
+    except ServiceError as error:
         raise PermissionDenied(error.detail) from error
     return redirect("chat:room", room_id=room.pk)
 
@@ -66,5 +69,5 @@ async def room_leave(request: HttpRequest, room_id: int) -> HttpResponse:
     if refused := await too_many_requests(request):
         return refused
     room = await room_or_404(room_id)
-    await services.room_leave(room=room, user=await request.auser())
+    await membership.room_leave(room=room, user=await request.auser())
     return redirect("chat:index")

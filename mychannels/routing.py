@@ -8,8 +8,8 @@ def build_application():
     django_http = get_asgi_application()  # sets Django up before the consumers are imported
     from alert.routing import websocket_urlpatterns as alert_sockets
     from chat.routing import websocket_urlpatterns as chat_sockets
-    from mychannels.auth import SessionAuthMiddlewareStack
     from mychannels.origin import SameOriginValidator
+    from mychannels.runtime.auth import SessionAuthMiddlewareStack
 
     return ProtocolTypeRouter(
         {

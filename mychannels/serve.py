@@ -2,7 +2,7 @@
 
 Daphne's command line, with the frame limits from settings (CHAT_MAX_FRAME_BYTES) as defaults
 instead of Daphne's 1 MiB, oversized frames answered with a 1009 close frame
-(mychannels/server.py), a handshake timeout that survives a reconnect storm, Twisted's
+(mychannels/runtime/server.py), a handshake timeout that survives a reconnect storm, Twisted's
 reactor on uvloop, and the cycle collector run less often. Every `daphne` option works; a
 flag given here wins over the default.
 """
@@ -19,7 +19,7 @@ asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 from daphne.cli import CommandLineInterface  # noqa: E402
 
-from mychannels.server import ChatServer  # noqa: E402
+from mychannels.runtime.server import ChatServer  # noqa: E402
 
 
 class ChatCommandLine(CommandLineInterface):

@@ -81,7 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "mychannels.sessions.SessionMiddleware",  # Django's, refusing NUL keys (500 otherwise)
+    "mychannels.runtime.sessions.SessionMiddleware",  # Django's, refusing NUL keys (500 otherwise)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -128,9 +128,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "timeout": 1,
     }
 # A socket opening's reads run on the event loop through a pool of their own, per process
-# (chat/asyncdb.py): no thread hop, which cost a third of an opening's CPU in a storm. In a
-# storm of 2,000 the openings queue for these connections for seconds (a 1 s wait refused
-# some), so the wait is a storm's length, well within Daphne's 30 s accept timeout.
+# (mychannels/runtime/asyncdb.py): no thread hop, which cost a third of an opening's CPU in a
+# storm. In a storm of 2,000 the openings queue for these connections for seconds (a 1 s wait
+# refused some), so the wait is a storm's length, well within Daphne's 30 s accept timeout.
 DATABASE_LOOP_POOL_MAX = env_int("DATABASE_LOOP_POOL_MAX", 4)
 DATABASE_LOOP_POOL_WAIT = 10
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -143,7 +143,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 5000)
 REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT", 15)
 # The service's own clients (presence, flood control, socket cap): connections per client and
-# event loop, and how long a call may wait for a free one (chat/redisclient.py).
+# event loop, and how long a call may wait for a free one (mychannels/runtime/redisclient.py).
 REDIS_CLIENT_POOL_SIZE = env_int("REDIS_CLIENT_POOL_SIZE", 32)
 REDIS_CLIENT_POOL_WAIT = env_int("REDIS_CLIENT_POOL_WAIT", 5)
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "asgi")
@@ -182,7 +182,7 @@ def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
     """Redis pub/sub: one PUBLISH per group_send, fanned out to the members inside each
     process, instead of one list entry per member pushed and popped through Redis."""
     return {
-        "BACKEND": "mychannels.layers.PubSubChannelLayer",
+        "BACKEND": "mychannels.runtime.layers.PubSubChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
@@ -277,7 +277,7 @@ CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 # ...and by the server itself, before it buffers them: Daphne accepts 1 MiB by default
 # (DESIGN.md, trap 7). `manage.py runserver` and `python -m mychannels.serve` (Daphne's
-# command line) read these and close 1009 past them (mychannels/server.py).
+# command line) read these and close 1009 past them (mychannels/runtime/server.py).
 DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = CHAT_MAX_FRAME_BYTES
 DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = CHAT_MAX_FRAME_BYTES
 # Seconds a socket may take to be accepted. Daphne's 5 s refuses most of a reconnect storm

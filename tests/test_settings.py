@@ -36,7 +36,7 @@ def test_database_url_and_redis_url_switch_to_postgres_and_redis_with_a_big_pool
     assert "'max_connections': 5000" in host and "'socket_timeout': 15" in host
     # Defaults (docs/performance.md): the Redis pub/sub layer, pooled PostgreSQL.
     layer = settings_value("s.CHANNEL_LAYERS['default']['BACKEND']", **env)
-    assert layer == "mychannels.layers.PubSubChannelLayer"
+    assert layer == "mychannels.runtime.layers.PubSubChannelLayer"
     assert "'max_size': 10" in settings_value("s.DATABASES['default']['OPTIONS']['pool']", **env)
 
 

@@ -12,7 +12,12 @@ from django.test import override_settings
 from alert.groups import alert_room_group
 from alert.models import Alert
 from alert.services import alert_create
-from chat import services as chat_services
+from chat.services.membership import (
+    room_join,
+    room_leave,
+    user_sockets_close,
+    user_sockets_leave_room,
+)
 from tests.conftest import (
     close_code,
     closed_with,
@@ -99,11 +104,11 @@ async def test_feed_starts_following_a_room_joined_and_stops_on_leaving(open_ale
     await alert_create(room=lobby, user=bob, content="before joining")
     assert await feed.nothing_of("alert")
     group = alert_room_group(lobby.pk)
-    await chat_services.room_join(room=lobby, user=alice)
+    await room_join(room=lobby, user=alice)
     await until(lambda: group_size(group) == 1)
     await alert_create(room=lobby, user=bob, content="after joining")
     assert (await feed.recv_type("alert"))["content"] == "after joining"
-    await chat_services.room_leave(room=lobby, user=alice)
+    await room_leave(room=lobby, user=alice)
     await until(lambda: group_size(group) == 0)
     await alert_create(room=lobby, user=bob, content="after leaving")
     assert await feed.nothing_of("alert")
@@ -116,7 +121,7 @@ async def test_room_alert_socket_closes_4403_when_the_member_is_removed(open_ale
     room = await make_room("ops", [alice])
     socket, _ = await open_alert_socket(alice, f"/ws/alert/room/{room.pk}/")
     await sync_to_async(room.users.remove)(alice)
-    await chat_services.user_sockets_leave_room(user_id=alice.pk, room_id=room.pk)
+    await user_sockets_leave_room(user_id=alice.pk, room_id=room.pk)
     assert await close_code(socket) == 4403
 
 
@@ -127,7 +132,7 @@ async def test_logging_out_closes_alert_sockets_4401(open_alert_socket):
         (await open_alert_socket(alice, path))[0]
         for path in ("/ws/alerts/", f"/ws/alert/room/{room.pk}/")
     ]
-    await chat_services.user_sockets_close(user_id=alice.pk)
+    await user_sockets_close(user_id=alice.pk)
     for socket in sockets:
         assert await close_code(socket) == 4401
 

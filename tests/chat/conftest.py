@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from django.conf import settings
 
-from mychannels.layers import PubSubChannelLayer
+from mychannels.runtime.layers import PubSubChannelLayer
 from mychannels.settings import redis_pubsub_channel_layer
 from tests.services import ensure_redis
 
@@ -16,7 +16,7 @@ async def pubsub_layer() -> AsyncIterator[PubSubChannelLayer]:
     url = ensure_redis()
     prefix = f"{settings.CHANNEL_LAYER_PREFIX}d{uuid.uuid4().hex[:8]}"
     config = redis_pubsub_channel_layer(url, prefix)
-    assert config["BACKEND"] == "mychannels.layers.PubSubChannelLayer"
+    assert config["BACKEND"] == "mychannels.runtime.layers.PubSubChannelLayer"
     layer = PubSubChannelLayer(**config["CONFIG"])
     layer.test_prefix = prefix
     try:

@@ -1,21 +1,27 @@
-"""The opening's reads on the event loop (chat/asyncdb.py), on the real PostgreSQL: the same
-rows and model objects as the thread path, PostgreSQL's errors as Django's, a connection that
-died replaced, the wait for a connection bounded, and every connection closed with its loop."""
+"""The opening's reads on the event loop (mychannels/runtime/asyncdb.py), on the real
+PostgreSQL: the same model objects as Django's ORM and as the thread path (SQLite's),
+PostgreSQL's errors as Django's, a connection that died replaced, the wait for a connection
+bounded, and every connection closed with its loop."""
 
 import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.db import DatabaseError, OperationalError, connection
 
-from chat import asyncdb, selectors, serializers
-from chat.models import Message
-from mychannels import auth
+from chat import serializers
+from chat.models import Message, Room
+from chat.selectors.messages import messages_after, messages_latest, opening_history
+from chat.selectors.rooms import _room_access_sql, room_access
+from mychannels.runtime import asyncdb, auth
 from tests.conftest import make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
+User = get_user_model()
 
 
 @pytest.fixture(autouse=True)
@@ -82,38 +88,50 @@ def fields(instance) -> dict | None:
     return {k: v for k, v in vars(instance).items() if k not in ("_state", "is_member")}
 
 
-async def test_opening_reads_on_the_loop_equal_the_thread_path():
+async def test_opening_reads_equal_the_orms_and_the_thread_path():
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice])
     for n, author in enumerate([alice, bob, alice]):
         await Message.objects.acreate(room=room, author=author, body=f"m{n}", client_id=f"c{n}")
     for room_id, user_id in [(room.pk, alice.pk), (room.pk, bob.pk), (room.pk + 99, alice.pk)]:
-        on_loop = await selectors.room_access(room_id, user_id)
-        on_thread = await sync_to_async(selectors._room_access)(room_id, user_id)
-        assert on_loop.is_member == on_thread.is_member
-        assert fields(on_loop.room) == fields(on_thread.room)
+        access = await room_access(room_id, user_id)
+        stored = await Room.objects.filter(pk=room_id).afirst()
+        assert fields(access.room) == fields(stored)
+        assert (
+            access.is_member
+            == await Room.users.through.objects.filter(room_id=room_id, user_id=user_id).aexists()
+        )
+        # SQLite's path: the same statement as Django's raw query, on a thread.
+        on_thread = await sync_to_async(asyncdb._raw_on_thread)(
+            Room, _room_access_sql("r.*"), [user_id, room_id]
+        )
+        assert [fields(r) for r in on_thread] == ([fields(access.room)] if stored else [])
+        assert all(bool(r.is_member) == access.is_member for r in on_thread)
     first = (await Message.objects.order_by("id").afirst()).id
     for after, limit in [(None, 2), (None, 50), (first, 1), (first, 50)]:
-        on_loop = await selectors.opening_history(room.pk, after, limit)
-        on_thread = await sync_to_async(selectors._opening_history)(room.pk, after, limit)
-        assert on_loop.has_more == on_thread.has_more
-        frames = [serializers.message_to_dict(m) for m in on_loop.messages]
-        assert frames == [serializers.message_to_dict(m) for m in on_thread.messages]
+        page = await opening_history(room.pk, after, limit)
+        if after is None:
+            orm = await messages_latest(room_id=room.pk, limit=limit)
+        else:
+            orm = await messages_after(room_id=room.pk, after_id=after, limit=limit)
+        assert page.has_more == orm.has_more
+        frames = [serializers.message_to_dict(m) for m in page.messages]
+        assert frames == [serializers.message_to_dict(m) for m in orm.messages]
         assert frames and all(f["username"] in ("alice", "bob") for f in frames)
 
 
-async def test_session_and_user_on_the_loop_equal_the_thread_path_and_flush_stale_sessions():
+async def test_session_and_user_equal_djangos_and_stale_sessions_are_flushed():
     alice = await make_user("alice")
     key = (await session_cookie(alice)).split("=", 1)[1]
-    session, user = await auth._load_session_and_user(key)
-    _, on_thread = await sync_to_async(auth._session_and_user)(key)
-    assert user.is_authenticated and fields(user) == fields(on_thread)
+    session, user = await auth.session_and_user(key)
+    assert user.is_authenticated and fields(user) == fields(await User.objects.aget(pk=alice.pk))
     assert session.session_key == key
+    assert dict(session.items()) == (await sync_to_async(SessionStore(key).load)())
     for garbage in [None, "", "x" * 40, "abcdefgh\x00abcdefgh"]:
-        assert not (await auth._load_session_and_user(garbage))[1].is_authenticated
+        assert not (await auth.session_and_user(garbage))[1].is_authenticated
     alice.set_password("a-new-password-2026")
     await alice.asave()
-    assert not (await auth._load_session_and_user(key))[1].is_authenticated
+    assert not (await auth.session_and_user(key))[1].is_authenticated
     # As channels does: the stale session is flushed (deleted), not left to be tried again.
     assert not await Session.objects.filter(session_key=key).aexists()
     assert settings.SESSION_COOKIE_NAME  # the cookie name the socket reads is configured

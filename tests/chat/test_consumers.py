@@ -324,7 +324,7 @@ async def test_disconnect_leaves_presence(open_room_socket):
 
 
 async def test_logout_service_closes_every_socket_of_that_user(open_room_socket):
-    from chat.services import user_sockets_close
+    from chat.services.membership import user_sockets_close
 
     alice = await make_user("alice")
     room = await make_room("general", [alice])
@@ -345,12 +345,12 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     import channels.consumer
 
     import chat.consumers
-    import chat.services
+    import chat.services.messages
 
     hops: list[str] = []
     recycled_in_store: list[str] = []
     real_close = channels.consumer.aclose_old_connections
-    real_store_close = chat.services.close_old_connections
+    real_store_close = chat.services.messages.close_old_connections
 
     async def counting_close() -> None:
         hops.append("hop")
@@ -362,7 +362,7 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
     monkeypatch.setattr(chat.consumers, "aclose_old_connections", counting_close)
-    monkeypatch.setattr(chat.services, "close_old_connections", counting_store_close)
+    monkeypatch.setattr(chat.services.messages, "close_old_connections", counting_store_close)
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice, bob])
     alice_socket, _, _ = await open_room_socket(alice, room)

@@ -1,7 +1,7 @@
-"""The room socket's event loop (chat/dispatchloop.py) keeps channels' consumer contract:
+"""The room socket's event loop (mychannels/runtime/dispatchloop.py) keeps channels' contract:
 handlers one at a time, group events in order, a failing or stopping handler ends the socket
 and nothing runs after it, no reader task outlives the socket. Socket login
-(mychannels/auth.py) gives the scope a plain user and the server's own send, and any cookie
+(mychannels/runtime/auth.py) gives the scope a plain user and the server's own send, and any cookie
 value at all yields a user."""
 
 import asyncio
@@ -19,9 +19,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.utils.functional import LazyObject
 
-from chat.dispatchloop import SerialDispatchMixin
 from chat.groups import room_group
-from mychannels.auth import SessionAuthMiddlewareStack
+from mychannels.runtime.auth import SessionAuthMiddlewareStack
+from mychannels.runtime.dispatchloop import SerialDispatchMixin
 from tests.conftest import Socket, communicator, make_room, make_user, session_cookie
 
 uses_db = pytest.mark.django_db(transaction=True)

@@ -3,34 +3,42 @@ reads in one hop each, session + user in one hop, messages stored on any pool th
 sync caller's transaction (the admin, management commands) still holds what it writes."""
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from chat import selectors, serializers, services
+from chat import serializers
 from chat.models import Message, Room
-from chat.offthread import pooled, reads_pool
-from mychannels import auth
-from mychannels.auth import SessionAuthMiddlewareStack
+from chat.selectors.messages import opening_history
+from chat.selectors.opening import OPENING_READS
+from chat.selectors.rooms import room_access
+from chat.services.errors import ServiceError
+from chat.services.messages import _store_message
+from mychannels.runtime import asyncdb, auth
+from mychannels.runtime.auth import SessionAuthMiddlewareStack
+from mychannels.runtime.offthread import pooled, reads_pool
 from tests.conftest import communicator, make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
+User = get_user_model()
 
 
 async def test_room_access_tells_missing_room_member_and_stranger_apart():
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice])
-    member = await selectors.room_access(room.pk, alice.pk)
+    member = await room_access(room.pk, alice.pk)
     assert member.room == room and member.is_member
-    stranger = await selectors.room_access(room.pk, bob.pk)
+    stranger = await room_access(room.pk, bob.pk)
     assert stranger.room == room and not stranger.is_member
-    missing = await selectors.room_access(room.pk + 1000, alice.pk)
+    missing = await room_access(room.pk + 1000, alice.pk)
     assert missing.room is None and not missing.is_member
 
 
@@ -41,12 +49,12 @@ async def test_opening_history_reads_latest_or_catch_up_page_with_authors():
     for n in range(5):
         message = await Message.objects.acreate(room=room, author=alice, body=f"m{n}")
         ids.append(message.id)
-    latest = await selectors.opening_history(room.pk, None, 3)
+    latest = await opening_history(room.pk, None, 3)
     assert [m.id for m in latest.messages] == ids[2:] and latest.has_more
     assert latest.messages[0].author.username == "alice"  # loaded in the same hop
-    after = await selectors.opening_history(room.pk, ids[0], 2)
+    after = await opening_history(room.pk, ids[0], 2)
     assert [m.id for m in after.messages] == ids[1:3] and after.has_more
-    tail = await selectors.opening_history(room.pk, ids[3], 10)
+    tail = await opening_history(room.pk, ids[3], 10)
     assert [m.id for m in tail.messages] == ids[4:] and not tail.has_more
 
 
@@ -104,7 +112,7 @@ def test_pooled_calls_hand_their_connections_back():
     would run the pool (DATABASE_POOL_MAX) dry well before 3x its size."""
     alice = get_user_model().objects.create_user("alice", password="pw-for-tests-1")
     for _ in range(3 * settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]):
-        assert asyncio.run(selectors.room_access(1_000_000, alice.pk)).room is None
+        assert asyncio.run(room_access(1_000_000, alice.pk)).room is None
 
 
 def test_storing_a_message_is_one_statement_on_postgresql():
@@ -115,7 +123,7 @@ def test_storing_a_message_is_one_statement_on_postgresql():
     room = Room.objects.create(name="general")
     room.users.add(alice)
     with CaptureQueriesContext(connection) as queries:
-        message, created, deferred = services._store_message(room, alice, "hello", "c-1")
+        message, created, deferred = _store_message(room, alice, "hello", "c-1")
     assert connection.vendor == "postgresql"
     assert len(queries) == 1 and "FOR UPDATE" in queries[0]["sql"]
     assert created and not deferred and message.pk
@@ -127,77 +135,89 @@ def test_storing_a_message_is_one_statement_on_postgresql():
         "c-1",
     )
     assert stored.created == message.created
-    again, created, _ = services._store_message(room, alice, "hello", "c-1")
+    again, created, _ = _store_message(room, alice, "hello", "c-1")
     assert again.pk == message.pk and not created
-    with pytest.raises(services.ServiceError) as refused:
-        services._store_message(room, bob, "let me in", None)
+    with pytest.raises(ServiceError) as refused:
+        _store_message(room, bob, "let me in", None)
     assert refused.value.code == "forbidden"
     assert Message.objects.count() == 1
 
 
-def test_opening_reads_are_one_query_each_and_authors_need_none():
+@contextlib.contextmanager
+def counted_statements(monkeypatch) -> Iterator[list[str]]:
+    """Every statement the socket's reads send on the event loop (PostgreSQL, as the suite
+    runs: on SQLite the same statements go through Django's raw queries on threads)."""
+    if not asyncdb.enabled():
+        pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
+    sent: list[str] = []
+    real_rows = asyncdb.rows
+
+    async def counting_rows(sql, params):
+        sent.append(sql)
+        return await real_rows(sql, params)
+
+    monkeypatch.setattr(asyncdb, "rows", counting_rows)
+    yield sent
+
+
+async def test_opening_reads_are_one_query_each_and_authors_need_none(monkeypatch):
     """A socket's opening reads (docs/performance.md): room + membership in one query, the
     history page with its authors' names in one, and nothing more when it is serialized."""
-    User = get_user_model()
-    alice, bob = User.objects.create(username="alice"), User.objects.create(username="bob")
-    room = Room.objects.create(name="general")
-    room.users.add(alice)
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice])
     ids = [
-        Message.objects.create(room=room, author=author, body=f"m{n}").id
+        (await Message.objects.acreate(room=room, author=author, body=f"m{n}")).id
         for n, author in enumerate([alice, bob, alice, alice])
     ]
-    with CaptureQueriesContext(connection) as queries:
-        member = selectors._room_access(room.pk, alice.pk)
-    assert len(queries) == 1 and member.is_member and member.room.name == "general"
-    with CaptureQueriesContext(connection) as queries:
-        page = selectors._opening_history(room.pk, None, 3)
+    with counted_statements(monkeypatch) as sent:
+        member = await room_access(room.pk, alice.pk)
+    assert len(sent) == 1 and member.is_member and member.room.name == "general"
+    with counted_statements(monkeypatch) as sent:
+        page = await opening_history(room.pk, None, 3)
         frame = [serializers.message_to_dict(m) for m in page.messages]
-    assert len(queries) == 1
+    assert len(sent) == 1
     assert [m["id"] for m in frame] == ids[1:] and page.has_more
     assert [m["username"] for m in frame] == ["bob", "alice", "alice"]
     assert frame[0]["body"] == "m1" and frame[0]["room_id"] == room.pk
-    stored = Message.objects.get(pk=ids[1])
+    stored = await Message.objects.select_related("author").aget(pk=ids[1])
     assert frame[0] == serializers.message_to_dict(stored)  # the same as the ORM's row
     assert page.messages[1].author is page.messages[2].author  # one user object per author
 
 
-def test_session_and_user_are_two_plain_queries_that_keep_djangos_checks():
-    """The socket's session + user read (mychannels/auth.py) in two queries: the same user
-    row as the ORM's, and still refused when inactive or logged in through a backend that
-    is no longer configured."""
-    User = get_user_model()
-    alice = User.objects.create_user("alice", password="pw-for-tests-1")
-    client = Client()
-    client.force_login(alice)
-    key = client.cookies[settings.SESSION_COOKIE_NAME].value
-    with CaptureQueriesContext(connection) as queries:
-        session, user = auth._session_and_user(key)
-    assert len(queries) == 2
-    stored = User.objects.get(pk=alice.pk)
+async def test_session_and_user_are_two_plain_queries_that_keep_djangos_checks(monkeypatch):
+    """The socket's session + user read (mychannels/runtime/auth.py) in two queries: the same
+    user row as the ORM's, and still refused when inactive or logged in through a backend
+    that is no longer configured."""
+    alice = await make_user("alice")
+    key = (await session_cookie(alice)).split("=", 1)[1]
+    with counted_statements(monkeypatch) as sent:
+        session, user = await auth.session_and_user(key)
+    assert len(sent) == 2
+    stored = await User.objects.aget(pk=alice.pk)
     assert user == stored and user.is_authenticated
     assert (user.password, user.last_login, user.email) == (
         stored.password,
         stored.last_login,
         stored.email,
     )
-    User.objects.filter(pk=alice.pk).update(is_active=False)
-    assert not auth._session_and_user(key)[1].is_authenticated
-    User.objects.filter(pk=alice.pk).update(is_active=True)
+    await User.objects.filter(pk=alice.pk).aupdate(is_active=False)
+    assert not (await auth.session_and_user(key))[1].is_authenticated
+    await User.objects.filter(pk=alice.pk).aupdate(is_active=True)
     session[BACKEND_SESSION_KEY] = "removed.backends.Backend"
-    session.save()
-    assert not auth._session_and_user(key)[1].is_authenticated
+    await sync_to_async(session.save)()
+    assert not (await auth.session_and_user(key))[1].is_authenticated
 
 
 async def test_each_stage_of_an_opening_has_threads_of_its_own():
-    """On the thread path (SQLite; PostgreSQL reads on the loop, chat/asyncdb.py): in a
-    connect storm the session reads of later arrivals must not queue ahead of the room and
-    history reads of sockets that already have their session (chat/offthread.py)."""
+    """On the thread path (SQLite; PostgreSQL reads on the loop, mychannels/runtime/asyncdb.py):
+    in a connect storm the session reads of later arrivals must not queue ahead of the room and
+    history reads of sockets that already have their session (mychannels/runtime/offthread.py)."""
     stage = reads_pool("stage-test", threads=1)
     where = await pooled(lambda: threading.current_thread().name, stage)()
     assert where.startswith("stage-test")
-    assert selectors.OPENING_READS is not auth.SESSION_READS
+    assert OPENING_READS is not auth.SESSION_READS
     alice = await make_user("alice")
     room = await make_room("general", [alice])
-    assert (await selectors.room_access(room.pk, alice.pk)).is_member
-    assert (await selectors.opening_history(room.pk, None, 5)).messages == []
+    assert (await room_access(room.pk, alice.pk)).is_member
+    assert (await opening_history(room.pk, None, 5)).messages == []
     stage.shutdown()

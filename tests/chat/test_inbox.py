@@ -1,4 +1,4 @@
-"""A socket's inbox (mychannels/inbox.py): what Daphne and the channel layer need of an
+"""A socket's inbox (mychannels/runtime/inbox.py): what Daphne and the channel layer need of an
 asyncio.Queue, in the same order, with nothing lost when its reader is cancelled, and light
 enough that every open socket can hold two."""
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from mychannels.inbox import Inbox
-from mychannels.server import ChatServer
+from mychannels.runtime.inbox import Inbox
+from mychannels.runtime.server import ChatServer
 
 
 async def test_items_come_out_in_order_whether_put_before_or_while_waiting():
@@ -84,8 +84,8 @@ def test_an_empty_inbox_is_a_fraction_of_an_asyncio_queue():
 async def test_each_socket_gets_inboxes_from_daphne_and_the_layer_http_keeps_its_queue(
     pubsub_layer,
 ):
-    """Installed where a socket's two queues are made: the server (mychannels/server.py)
-    and the pub/sub layer (mychannels/layers.py); frames and events still arrive."""
+    """Installed where a socket's two queues are made: the server (mychannels/runtime/server.py)
+    and the pub/sub layer (mychannels/runtime/layers.py); frames and events still arrive."""
     received = []
 
     async def application(scope, receive, send):

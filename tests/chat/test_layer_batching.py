@@ -1,4 +1,4 @@
-"""The pub/sub layer sends subscriptions in batches (mychannels/layers.py): requests made
+"""The pub/sub layer sends subscriptions in batches (mychannels/runtime/layers.py): requests made
 while one batch is on its way go out together, in the order they were asked for, and each
 caller returns once its command is written. On the real Redis."""
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from redis import asyncio as aioredis
 
-from mychannels.layers import PubSubChannelLayer, _runs_of_a_kind
+from mychannels.runtime.layers import PubSubChannelLayer, _runs_of_a_kind
 from tests.services import ensure_redis
 
 pytestmark = pytest.mark.redis

@@ -1,6 +1,6 @@
 """The Redis pub/sub channel layer decodes each published event once per process
-(mychannels/layers.py): every member channel of a group gets the very same event dict, so a
-broadcast's text is one string object that mychannels/wsprotocol.py frames once. Different
+(mychannels/runtime/layers.py): every member channel of a group gets the very same event dict, so a
+broadcast's text is one string object that mychannels/runtime/wsprotocol.py frames once. Different
 publishes, and equal bytes that are different objects, are still decoded each on their own.
 
 Each test gets a PubSubChannelLayer built from settings' own config, under a prefix of its
@@ -11,7 +11,7 @@ import asyncio
 import pytest
 from redis import asyncio as aioredis
 
-from mychannels.layers import PubSubChannelLayer
+from mychannels.runtime.layers import PubSubChannelLayer
 from tests.services import ensure_redis
 
 pytestmark = pytest.mark.redis

@@ -13,10 +13,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
-from chat import services
 from chat.groups import room_group
 from chat.models import Message, ReadMarker
-from chat.presence import tracker
+from chat.services.membership import room_join, room_leave
+from chat.services.messages import message_create
+from chat.services.presence import presence_frame, tracker
 from tests.conftest import Socket, close_code, communicator, make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,7 +138,7 @@ async def test_a_stale_presence_broadcast_never_overwrites_a_newer_one(open_room
     layer = get_channel_layer()
 
     async def broadcast(version: int, users: list[str]) -> None:
-        frame = services.presence_frame(room_id=room.pk, usernames=users)
+        frame = presence_frame(room_id=room.pk, usernames=users)
         event = {"type": "chat.presence", "version": version, "text": json.dumps(frame)}
         await layer.group_send(room_group(room.pk), event)
 
@@ -275,7 +276,7 @@ def _create_in_a_transaction(room, author) -> None:
     from django.db import transaction
 
     with transaction.atomic():  # as the admin saves: broadcast after the commit
-        async_to_sync(services.message_create)(room=room, author=author, body="from admin")
+        async_to_sync(message_create)(room=room, author=author, body="from admin")
 
 
 async def test_room_list_leaks_nothing_of_rooms_the_user_is_not_in(
@@ -300,14 +301,14 @@ async def test_room_list_stops_counting_a_room_the_user_leaves(open_room_list, o
     alice, bob = await make_user("alice"), await make_user("bob")
     general = await make_room("general", [alice, bob], is_public=True)
     room_list, _ = await open_room_list(alice)
-    await services.room_leave(room=general, user=alice)
+    await room_leave(room=general, user=alice)
     assert await room_list.recv() == {"type": "room_left", "room_id": general.pk}
     bob_socket, _, _ = await open_room_socket(bob, general)
     await bob_socket.send({"type": "message", "body": "alice is gone"})
     await bob_socket.recv_type("message")
     assert await frames_within(room_list, 0.5) == []
     # Joining again counts the room again, live.
-    await services.room_join(room=general, user=alice)
+    await room_join(room=general, user=alice)
     assert await room_list.recv() == {"type": "unread", "room_id": general.pk, "unread": 1}
     await bob_socket.send({"type": "message", "body": "welcome back"})
     assert (await room_list.recv_type("unread"))["unread"] == 2
@@ -336,7 +337,7 @@ async def test_room_list_answers_any_client_frame_with_an_error_and_stays(
     # Still open and counting.
     bob = await make_user("bob")
     await room.users.aadd(bob)
-    await services.message_create(room=room, author=bob, body="still here?")
+    await message_create(room=room, author=bob, body="still here?")
     assert (await room_list.recv_type("unread"))["unread"] == 1
 
 

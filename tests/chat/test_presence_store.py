@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis import asyncio as aioredis
 
-from chat.presence import MemoryStore, RedisStore
+from chat.services.presence_store import MemoryStore, RedisStore
 from tests.services import ensure_redis
 
 

@@ -1,4 +1,4 @@
-"""Daphne's WebSocket protocol with the broadcast fast path (mychannels/wsprotocol.py): text
+"""Daphne's WebSocket protocol with the broadcast fast path (mychannels/runtime/wsprotocol.py): text
 frames are exactly what RFC 6455 (5.2) and autobahn make, a text object is framed once, and
 `write_now` sends straight away only when nothing is queued, so bytes never overtake each
 other. Unit tests: no server, no reactor."""
@@ -22,7 +22,7 @@ from twisted.internet.testing import StringTransport
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from mychannels.wsprotocol import ChatWebSocketProtocol, FrameCache, text_frame, write_now
+from mychannels.runtime.wsprotocol import ChatWebSocketProtocol, FrameCache, text_frame, write_now
 
 
 def parse_frame(data: bytes) -> dict:
@@ -534,7 +534,7 @@ def test_replies_off_the_fast_path_behave_exactly_as_daphne(case):
 
 def test_a_connection_does_not_pretty_print_its_options(monkeypatch):
     """autobahn formats every connection's options for a debug line that is off: not with
-    pprint (mychannels/wsprotocol.py)."""
+    pprint (mychannels/runtime/wsprotocol.py)."""
 
     def refuse(*args, **kwargs):
         raise AssertionError("pretty-printed on connect")

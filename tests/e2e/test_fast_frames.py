@@ -1,5 +1,5 @@
-"""The broadcast fast path in a real Daphne (mychannels/serve.py, mychannels/wsprotocol.py,
-mychannels/layers.py): the server runs Twisted on uvloop; long non-ASCII messages reach every
+"""The broadcast fast path in a real Daphne (mychannels/serve.py, runtime/wsprotocol.py,
+runtime/layers.py): the server runs Twisted on uvloop; long non-ASCII messages reach every
 member intact, framed with the right length form as seen on the wire; history pages far over
 the 64 KiB limit on what clients send are sent whole, by a server with its default limits;
 and a member whose socket stops reading while the room is busy gets every message exactly
@@ -311,7 +311,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     scaled_config, fast_posting
 ):
     """The server runs with its default limits: 64 KiB on what a client sends. What the server
-    sends is not held to it (mychannels/wsprotocol.py): a room whose opening page is far
+    sends is not held to it (mychannels/runtime/wsprotocol.py): a room whose opening page is far
     over 64 KiB, or just over it, opens with its whole history and presence, and the socket
     stays usable; an older page far over 64 KiB is answered whole. Autobahn used to apply
     the client's limit to these pages and close every new socket of such a room with 1011."""

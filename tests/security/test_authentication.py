@@ -159,7 +159,7 @@ NUL_COOKIE = f'{settings.SESSION_COOKIE_NAME}="abcdefgh\\000abcdefgh"'  # unesca
 
 def test_a_session_cookie_with_a_nul_is_no_session_on_pages_too():
     """PostgreSQL refuses a lookup with a NUL (DataError): pages answered 500 to this cookie
-    (mychannels/sessions.py). Now it is no session: the login page, the redirect to it, and
+    (mychannels/runtime/sessions.py). Now it is no session: the login page, the redirect to it, and
     a login that replaces the cookie."""
     make_user_sync = get_user_model().objects.create_user
     make_user_sync("carol", password="pw-for-tests-1")

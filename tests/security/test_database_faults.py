@@ -7,8 +7,8 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, connection, transaction
 from django.test import AsyncClient
 
-from chat import services
 from chat.models import Message, Room
+from chat.services.messages import _store_message
 from tests.conftest import make_room, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,7 +101,7 @@ def store_inside_a_transaction(room, author) -> tuple[str, bool, int]:
     fails; the caller's connection must still be there for it to carry on."""
     with transaction.atomic():
         try:
-            services._store_message(room, author, "from the admin", None)
+            _store_message(room, author, "from the admin", None)
         except DatabaseError as error:
             failure = type(error).__name__
         still_open = connection.connection is not None and not connection.connection.closed

@@ -2,7 +2,7 @@
 
 Django's cookie parser unescapes `"...\\000..."` into a NUL, and PostgreSQL refuses a lookup
 with one (DataError): without this, such a cookie made every page answer 500. The socket login
-(mychannels/auth.py) and the HTTP session middleware check the key the same way.
+(mychannels/runtime/auth.py) and the HTTP session middleware check the key the same way.
 """
 
 from django.conf import settings

@@ -1,11 +1,11 @@
-"""Session login for sockets: session and user read in one hop, off Django's shared ORM thread.
+"""Session login for sockets: the session and user rows read without Django's shared ORM thread.
 
 channels' stack (`CookieMiddleware(SessionMiddleware(AuthMiddleware(...)))`) reads the session
 on that one shared thread, puts the user behind a lazy proxy and wraps `send` to save a
 modified session, which a socket never does (its save hooks fire on HTTP responses only). That
 wrapper ran on every frame sent, and the proxy on every `user.pk`: measured in
-docs/performance.md. Here the same reads run on any pool thread, and the scope gets the plain
-session and user objects.
+docs/performance.md. Here the same reads run on the event loop (PostgreSQL) or threads of their
+own (SQLite; mychannels/runtime/asyncdb.py), and the scope gets the plain session and user objects.
 
 Every socket opening pays for these two reads, and Django spent more CPU building their two
 ORM queries than PostgreSQL took to answer them (docs/performance.md): the session row and the
@@ -31,18 +31,18 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends import db as db_sessions
-from django.db import connections, router
+from django.db import connections
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from chat import asyncdb
-from chat.offthread import pooled, reads_pool
-from mychannels.sessions import usable_session_key
+from mychannels.runtime import asyncdb
+from mychannels.runtime.offthread import pooled
+from mychannels.runtime.sessions import usable_session_key
 
 
 class SocketSessionStore(db_sessions.SessionStore):
     """The database session store, its one row read with plain SQL (what `load` does with
-    `Session.objects.get(session_key=..., expire_date__gt=now)`)."""
+    `Session.objects.get(session_key=..., expire_date__gt=now)`), on the socket's reads."""
 
     @property
     def key_salt(self) -> str:
@@ -50,63 +50,54 @@ class SocketSessionStore(db_sessions.SessionStore):
         # that both read the sessions the HTTP side writes.
         return "django.contrib.sessions." + db_sessions.SessionStore.__qualname__
 
-    def load(self) -> dict[str, Any]:
-        model = self.model
-        connection = connections[router.db_for_read(model)]
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(self._sql(), [self.session_key, now])
-            return self._loaded(cursor.fetchone())
-
-    async def load_on_loop(self) -> None:
-        """`load`, on the event loop (chat/asyncdb.py), filling the session's cache."""
+    async def aload_row(self) -> None:
+        """`load`, filling the session's cache, as one read of SESSION_READS."""
         if self.session_key is None:
             self._session_cache = {}
             return
-        found = await asyncdb.rows(self._sql(), [self.session_key, timezone.now()])
-        self._session_cache = self._loaded(found[0] if found else None)
-
-    def _sql(self) -> str:
-        return (
-            f"SELECT session_data FROM {self.model._meta.db_table}"
-            " WHERE session_key = %s AND expire_date > %s"
+        now = connections[asyncdb.ALIAS].ops.adapt_datetimefield_value(timezone.now())
+        found = await SESSION_READS.instances(
+            self.model, "s", _session_sql, [self.session_key, now]
         )
-
-    def _loaded(self, row: tuple | None) -> dict[str, Any]:
-        if row is None:
+        if not found:
             self._session_key = None
-            return {}
-        return self.decode(row[0])
+            self._session_cache = {}
+            return
+        self._session_cache = self.decode(found[0].session_data)
+
+
+@functools.cache
+def _session_sql(columns: str) -> str:
+    table = db_sessions.SessionStore.get_model_class()._meta.db_table
+    return f"SELECT {columns} FROM {table} s WHERE s.session_key = %s AND s.expire_date > %s"
 
 
 def _database_sessions() -> bool:
     return import_module(settings.SESSION_ENGINE) is db_sessions
 
 
-def _session_store(session_key: str | None) -> Any:
+async def _load_session(session_key: str | None) -> Any:
+    """The session of the cookie: the database engine's row on SESSION_READS; any other
+    engine (signed cookies, cache) loads itself, on a thread of the same stage."""
     if _database_sessions():
-        return SocketSessionStore(session_key)
-    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        session = SocketSessionStore(session_key)
+        await session.aload_row()
+        return session
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    await pooled(session._get_session, SESSION_READS.executor)()  # loads and keeps its cache
+    return session
 
 
 @functools.cache
-def _user_sql(columns: str = "u.*") -> str:
+def _user_sql(columns: str) -> str:
     """`ModelBackend.get_user`'s read (an ORM `.get(pk=...)`) as one statement; param: the id."""
     users = get_user_model()
     return f"SELECT {columns} FROM {users._meta.db_table} u WHERE u.{users._meta.pk.column} = %s"
 
 
-def _read_user(user_id: Any) -> AbstractBaseUser | None:
-    found = get_user_model()._default_manager.raw(_user_sql(), [user_id])
-    return next(iter(found), None)
-
-
-async def _read_user_on_loop(user_id: Any) -> AbstractBaseUser | None:
-    """`_read_user` on the event loop: the same columns, made into the same model object."""
-    users = get_user_model()
-    columns, names = asyncdb.select_list(users, "u")
-    found = await asyncdb.rows(_user_sql(columns), [user_id])
-    return users.from_db(asyncdb.ALIAS, names, found[0]) if found else None
+async def _read_user(user_id: Any) -> AbstractBaseUser | None:
+    found = await SESSION_READS.instances(get_user_model(), "u", _user_sql, [user_id])
+    return found[0] if found else None
 
 
 def _claims(session: Any) -> tuple[Any, Any] | None:
@@ -130,61 +121,36 @@ def _hash_matches(session: Any, user: AbstractBaseUser) -> bool:
     return bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
 
 
-def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
+async def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
     """channels.auth.get_user: the session's user if its backend is still configured, the user
-    may log in, and the session's hash matches the user's password; else AnonymousUser."""
+    may log in, and the session's hash matches the user's password; else AnonymousUser. The
+    model backend's read is one statement on SESSION_READS; another backend's read and the
+    flush of a stale session (rare) take a thread hop."""
     claims = _claims(session)
     if claims is None:
         return AnonymousUser()
     user_id, backend = claims
     if _reads_like_model_backend(backend):
-        user = _read_user(user_id)
+        user = await _read_user(user_id)
         user = user if user is not None and backend.user_can_authenticate(user) else None
     else:
-        user = backend.get_user(user_id)
+        user = await pooled(backend.get_user, SESSION_READS.executor)(user_id)
     if user is None:
         return AnonymousUser()
     if not _hash_matches(session, user):
-        session.flush()
+        await pooled(session.flush, SESSION_READS.executor)()
         return AnonymousUser()
     return user
 
 
-async def user_of_session_on_loop(session: Any) -> AbstractBaseUser | AnonymousUser:
-    """`user_of_session` with the user read on the event loop; another backend's read and
-    the flush of a stale session (rare) take a thread hop."""
-    claims = _claims(session)
-    if claims is None:
-        return AnonymousUser()
-    user_id, backend = claims
-    if _reads_like_model_backend(backend):
-        user = await _read_user_on_loop(user_id)
-        user = user if user is not None and backend.user_can_authenticate(user) else None
-    else:
-        user = await pooled(backend.get_user, SESSION_READS)(user_id)
-    if user is None:
-        return AnonymousUser()
-    if not _hash_matches(session, user):
-        await pooled(session.flush, SESSION_READS)()
-        return AnonymousUser()
-    return user
+# The first stage of every socket opening (mychannels/runtime/asyncdb.py).
+SESSION_READS = asyncdb.Reads("session-reads")
 
 
-def _session_and_user(session_key: str | None) -> tuple[Any, Any]:
-    session = _session_store(usable_session_key(session_key))
-    return session, user_of_session(session)
-
-
-SESSION_READS = reads_pool("session-reads")
-_load_session_and_user_on_thread = pooled(_session_and_user, SESSION_READS)
-
-
-async def _load_session_and_user(session_key: str | None) -> tuple[Any, Any]:
-    if not (asyncdb.enabled() and _database_sessions()):
-        return await _load_session_and_user_on_thread(session_key)
-    session = SocketSessionStore(usable_session_key(session_key))
-    await session.load_on_loop()
-    return session, await user_of_session_on_loop(session)
+async def session_and_user(session_key: str | None) -> tuple[Any, Any]:
+    """The cookie's session and its user (AnonymousUser without a valid one)."""
+    session = await _load_session(usable_session_key(session_key))
+    return session, await user_of_session(session)
 
 
 class SessionAuthMiddleware(BaseMiddleware):
@@ -193,7 +159,7 @@ class SessionAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         scope = dict(scope)
         session_key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
-        scope["session"], scope["user"] = await _load_session_and_user(session_key)
+        scope["session"], scope["user"] = await session_and_user(session_key)
         return await self.inner(scope, receive, send)
 
 

@@ -1,52 +1,16 @@
-"""Who is in a room: per user (many tabs count once), right across server processes.
+"""Where presence lives: a per-room sorted set of socket entries with a version, in Redis
+across processes (atomic Lua steps), or in memory for one development process."""
 
-Each open socket is an entry `conn_id|user_id|username` in a per-room sorted set, scored by
-the time it expires. The process that holds the socket refreshes its entries every
-HEARTBEAT seconds; a crashed process stops refreshing, and a sweep in any surviving process
-removes its entries and tells the room, so its users drop out within TTL + SWEEP seconds.
-Without Redis (development, one process) the same structure lives in memory.
-
-Every change to a room's set bumps the room's presence version in the same atomic step, and
-a broadcast reads the set and its version together. Broadcasts from different processes
-can reach a socket in any order; the socket forwards only the newest version it has seen,
-so the last list a client shows is the current one.
-
-Changes are broadcast coalesced per room (0.1 s after the first change, then at most once a
-second), so a connect storm costs a few presence frames, not one per arrival.
-"""
-
-import asyncio
-import logging
 import time
-from dataclasses import dataclass
 
-from django.conf import settings
-
-from chat.loopcache import PerLoop
-from chat.redisclient import redis_client
-
-logger = logging.getLogger(__name__)
-
-TTL_SECONDS = 40
-HEARTBEAT_SECONDS = 20
-SWEEP_SECONDS = 10
-COALESCE_SECONDS = 0.1
-# At most one presence frame per room per this interval: each one goes to every member with
-# every name, so during a connect storm per-arrival frames would cost members x arrivals.
-MIN_BROADCAST_INTERVAL_SECONDS = 1.0
+from mychannels.runtime.redisclient import redis_client
 
 
-@dataclass(frozen=True)
-class PresenceSnapshot:
-    version: int
-    usernames: list[str]
-
-
-def _entry(conn_id: str, user_id: int, username: str) -> str:
+def entry_of(conn_id: str, user_id: int, username: str) -> str:
     return f"{conn_id}|{user_id}|{username}"
 
 
-def _usernames(entries: list[str]) -> list[str]:
+def usernames_of(entries: list[str]) -> list[str]:
     return sorted({entry.split("|", 2)[2] for entry in entries})
 
 
@@ -207,99 +171,3 @@ class RedisStore:
             if await self._sweep(keys=keys, args=[now, _version_seed(), room_id]):
                 changed.append(int(room_id))
         return changed
-
-
-class PresenceTracker:
-    """This process's sockets, their heartbeat, the sweep and the coalesced broadcasts."""
-
-    def __init__(self) -> None:
-        url = settings.REDIS_URL
-        self.store = RedisStore(url, settings.CHANNEL_LAYER_PREFIX) if url else MemoryStore()
-        self._local: dict[int, set[str]] = {}
-        self._pending: set[int] = set()
-        self._last_broadcast: dict[int, float] = {}  # room -> loop time of its last frame
-        self._tasks: set[asyncio.Task] = set()  # strong references: the loop keeps weak ones
-        self._background: asyncio.Task | None = None
-
-    async def enter(
-        self, room_id: int, conn_id: str, user_id: int, username: str
-    ) -> PresenceSnapshot:
-        """Count the socket in, and return who is in the room now (itself included)."""
-        entry = _entry(conn_id, user_id, username)
-        self._local.setdefault(room_id, set()).add(entry)
-        self._ensure_background()
-        version, entries = await self.store.enter(room_id, entry, time.time() + TTL_SECONDS)
-        self.changed(room_id)
-        return PresenceSnapshot(version=version, usernames=_usernames(entries))
-
-    async def leave(self, room_id: int, conn_id: str, user_id: int, username: str) -> None:
-        entry = _entry(conn_id, user_id, username)
-        self._local.get(room_id, set()).discard(entry)
-        if not self._local.get(room_id):
-            self._local.pop(room_id, None)
-        if await self.store.remove(room_id, entry):
-            self.changed(room_id)
-
-    async def snapshot(self, room_id: int) -> PresenceSnapshot:
-        version, entries = await self.store.snapshot(room_id)
-        return PresenceSnapshot(version=version, usernames=_usernames(entries))
-
-    async def usernames(self, room_id: int) -> list[str]:
-        return (await self.snapshot(room_id)).usernames
-
-    def changed(self, room_id: int) -> None:
-        """Schedule one presence broadcast for the room, merging changes close together."""
-        if room_id in self._pending:
-            return
-        self._pending.add(room_id)
-        loop = asyncio.get_running_loop()
-        next_allowed = self._last_broadcast.get(room_id, 0.0) + MIN_BROADCAST_INTERVAL_SECONDS
-        delay = max(COALESCE_SECONDS, next_allowed - loop.time())
-        loop.call_later(delay, self._spawn, room_id)
-
-    def _spawn(self, room_id: int) -> None:
-        task = asyncio.ensure_future(self._broadcast(room_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _broadcast(self, room_id: int) -> None:
-        from chat.services import presence_broadcast
-
-        self._pending.discard(room_id)  # before reading: a later change schedules another
-        now = asyncio.get_running_loop().time()
-        self._last_broadcast[room_id] = now
-        for room, at in list(self._last_broadcast.items()):  # forget rooms long quiet
-            if now - at > MIN_BROADCAST_INTERVAL_SECONDS:
-                del self._last_broadcast[room]
-        try:
-            await presence_broadcast(room_id=room_id)
-        except Exception:
-            logger.exception("presence broadcast for room %s failed", room_id)
-
-    def _ensure_background(self) -> None:
-        if self._background is None or self._background.done():
-            self._background = asyncio.ensure_future(self._heartbeat_and_sweep())
-
-    async def _heartbeat_and_sweep(self) -> None:
-        last_heartbeat = time.monotonic()
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)
-            try:
-                if time.monotonic() - last_heartbeat >= HEARTBEAT_SECONDS - SWEEP_SECONDS / 2:
-                    # Refreshing also puts back entries that Redis lost (a restart without
-                    # persistence): those rooms hear of it like any other change.
-                    snapshot = {room: list(entries) for room, entries in self._local.items()}
-                    for room_id in await self.store.add(snapshot, time.time() + TTL_SECONDS):
-                        self.changed(room_id)
-                    last_heartbeat = time.monotonic()
-                for room_id in await self.store.sweep():
-                    self.changed(room_id)
-            except Exception:
-                logger.warning("presence heartbeat or sweep failed; retrying", exc_info=True)
-
-
-_trackers = PerLoop(PresenceTracker)
-
-
-def tracker() -> PresenceTracker:
-    return _trackers.get()

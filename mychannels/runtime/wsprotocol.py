@@ -4,7 +4,7 @@ A message to a room of 100 goes out as 100 identical text frames. Daphne hands e
 autobahn, which encodes and frames it again for every member, and Twisted then buffers the
 bytes and registers the socket for writability, to send them on the next turn of the loop
 and unregister it again. Here a text frame is built once per text object (a broadcast
-reaches every member as the same string: mychannels/layers.py) and written at once when
+reaches every member as the same string: mychannels/runtime/layers.py) and written at once when
 nothing is waiting in the socket's buffer; anything the kernel does not take goes through
 Twisted's buffer as before, so order and back-pressure are unchanged. Frames that need
 autobahn (compression, fragmenting, a socket not open) take autobahn's path.
@@ -17,7 +17,7 @@ from typing import Any
 import autobahn.websocket.protocol as autobahn_protocol
 from daphne.ws_protocol import WebSocketProtocol
 
-from mychannels.identitycache import IdentityCache
+from mychannels.runtime.identitycache import IdentityCache
 
 _TEXT_FIN = 0x81  # FIN bit and opcode 1 (text); server frames are never masked
 _FRAME_CACHE_SIZE = 64  # broadcasts in flight at once, with room to spare
@@ -37,7 +37,7 @@ def text_frame(text: str) -> bytes:
 
 
 class FrameCache(IdentityCache[str, bytes]):
-    """Frames of the latest texts (mychannels/identitycache.py)."""
+    """Frames of the latest texts (mychannels/runtime/identitycache.py)."""
 
     def __init__(self, size: int = _FRAME_CACHE_SIZE) -> None:
         super().__init__(size)

@@ -1,6 +1,6 @@
 """A socket opening's reads on the event loop itself, through an async psycopg pool.
 
-Each read on a pool thread (chat/offthread.py) hands the GIL to the thread and back several
+Each read on a pool thread (offthread.py) hands the GIL to the thread and back several
 times (the submit, every wait on PostgreSQL's socket, the result), and in a connect storm the
 server is CPU-bound: the three hops of an opening cost about 1.3 of its 3.9 ms of CPU
 (docs/performance.md). Here the same plain SQL runs on the loop, waiting on the socket like
@@ -12,14 +12,15 @@ A few connections per event loop, opened on first use and closed with the loop.
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connections
 
-from chat.loopcache import PerLoop
+from mychannels.runtime.loopcache import PerLoop
+from mychannels.runtime.offthread import pooled, reads_pool
 
 ALIAS = "default"
 
@@ -113,3 +114,48 @@ async def rows(sql: str, params: Sequence[Any]) -> list[tuple]:
         raise OperationalError(str(error)) from error
     except psycopg.Error as error:
         raise DatabaseError(str(error)) from error
+
+
+def _instance(model: type, names: Sequence[str], row: Sequence[Any], extra: Sequence[str]) -> Any:
+    """A row of `select_list(model)` columns, then `extra` columns, as a model instance with
+    the extra values as attributes (what a raw queryset does with annotations)."""
+    instance = model.from_db(ALIAS, names, row[: len(names)])
+    for name, value in zip(extra, row[len(names) :], strict=True):
+        setattr(instance, name, value)
+    return instance
+
+
+def _raw_on_thread(model: type, sql: str, params: Sequence[Any]) -> list[Any]:
+    return list(model._default_manager.raw(sql, params))
+
+
+class Reads:
+    """One stage of a socket opening's reads, as model instances, in one control flow for
+    every database: `sql(columns)` builds the statement once for both ways of running it.
+
+    On PostgreSQL the statement runs on the event loop (the three thread hops of an opening
+    cost about 1.3 of its 3.9 ms of CPU in a storm, docs/performance.md); elsewhere (SQLite,
+    for development) it runs as Django's raw query, which converts SQLite's values, on
+    threads of this stage's own (mychannels/runtime/offthread.py: later arrivals' first
+    stage must not queue ahead of earlier arrivals' later stages).
+    """
+
+    def __init__(self, name: str, threads: int = 3) -> None:
+        self.executor = reads_pool(name, threads)
+        self._on_thread = pooled(_raw_on_thread, self.executor)
+
+    async def instances(
+        self,
+        model: type,
+        alias: str,
+        sql: Callable[[str], str],
+        params: Sequence[Any],
+        extra: Sequence[str] = (),
+    ) -> list[Any]:
+        """`model` instances of `sql(columns)`, a statement whose select list is `columns`
+        (the model's, as `alias.column, ...`) followed by the `extra` columns."""
+        if not enabled():
+            return await self._on_thread(model, sql(f"{alias}.*"), params)
+        columns, names = select_list(model, alias)
+        found = await rows(sql(columns), params)
+        return [_instance(model, names, row, extra) for row in found]

@@ -5,7 +5,7 @@ The async ORM (and `sync_to_async` by default) runs every query on a single thre
 socket openings near 70/s and stored messages near 300/s (docs/performance.md). Work that
 runs in no caller's transaction can go to any thread of the loop's pool instead, each call
 with its own pooled PostgreSQL connection (DATABASE_POOL_MAX covers the threads). On
-PostgreSQL a socket opening's reads skip the threads altogether (chat/asyncdb.py).
+PostgreSQL a socket opening's reads skip the threads altogether (mychannels/runtime/asyncdb.py).
 """
 
 import functools

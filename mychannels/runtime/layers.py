@@ -22,8 +22,8 @@ from channels_redis.pubsub import (
 from channels_redis.utils import _wrap_close
 from redis.asyncio.client import PubSub
 
-from mychannels.identitycache import IdentityCache
-from mychannels.inbox import Inbox
+from mychannels.runtime.identitycache import IdentityCache
+from mychannels.runtime.inbox import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class GapAwareLoopLayer(RedisPubSubLoopLayer):
         self._shards = [GapAwareShardConnection(s.host, self) for s in self._shards]
 
     async def _subscribe_to_channel(self, channel: str) -> None:
-        # As the base class, with a lighter queue: one per open socket (mychannels/inbox.py).
+        # As the base class, with a lighter queue: one per open socket (runtime/inbox.py).
         self.channels[channel] = Inbox()
         await self._get_shard(channel).subscribe(channel)
 
@@ -165,7 +165,7 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
     A group message arrives once and its bytes go into the queue of every member's channel;
     the base class decodes it again for each of them. Here the members get the same decoded
     event (handlers only read events), so the text of a broadcast is one string object and
-    mychannels/wsprotocol.py frames it once for the whole room.
+    mychannels/runtime/wsprotocol.py frames it once for the whole room.
     """
 
     _DECODED_CACHE_SIZE = 64  # broadcasts being delivered at once, with room to spare

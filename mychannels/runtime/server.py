@@ -15,8 +15,8 @@ from typing import Any
 
 from daphne.server import Server
 
-from mychannels.inbox import Inbox
-from mychannels.wsprotocol import ChatWebSocketProtocol
+from mychannels.runtime.inbox import Inbox
+from mychannels.runtime.wsprotocol import ChatWebSocketProtocol
 
 
 class ChatServer(Server):
@@ -31,7 +31,7 @@ class ChatServer(Server):
             self._then_ready()
 
     def create_application(self, protocol: Any, scope: dict) -> Any:
-        """Daphne's, with a lighter queue for a socket's frames (mychannels/inbox.py): an
+        """Daphne's, with a lighter queue for a socket's frames (mychannels/runtime/inbox.py): an
         open socket holds it for its whole life. HTTP requests keep Daphne's own."""
         if scope.get("type") != "websocket":
             return super().create_application(protocol, scope)

@@ -1,6 +1,4 @@
-"""Writes. Every write that others must see goes through one function here, and only
-services talk to the channel layer: the consumer, the API, the admin and the management
-commands all call these, so a message from a bot looks exactly like one typed in a browser."""
+"""Posting a message: validate, store (committed before anyone hears of it), broadcast."""
 
 import logging
 from contextlib import nullcontext
@@ -8,70 +6,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
 from redis.exceptions import RedisError
 
-from alert.groups import alert_user_group
-from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
-from chat.models import Message, ReadMarker, Room
+from chat.groups import room_activity_group, room_group
+from chat.models import Message, Room
 from chat.serializers import dumps, message_to_dict
+from chat.services.broadcast import group_send
+from chat.services.errors import ServiceError
+from chat.services.validation import clean_body, clean_client_id
 
 logger = logging.getLogger(__name__)
-
-
-class ServiceError(Exception):
-    """A write refused for a reason the caller can show: `code` is the contract's error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
 class MessageResult:
     message: Message
     created: bool
-
-
-def storable_text(value: str) -> bool:
-    """Text PostgreSQL can store and UTF-8 can carry: no NUL, no lone surrogate (JSON's
-    "\\u0000" and "\\ud800" escapes produce both)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def clean_body(body: Any) -> str:
-    if not isinstance(body, str) or not storable_text(body):
-        raise ServiceError("invalid", "body must be a string of text")
-    body = body.strip()
-    if not body:
-        raise ServiceError("invalid", "body must not be empty")
-    if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
-        raise ServiceError(
-            "too_long", f"body is longer than {settings.CHAT_MESSAGE_MAX_LENGTH} characters"
-        )
-    return body
-
-
-def clean_client_id(client_id: Any) -> str | None:
-    if client_id is None or client_id == "":
-        return None
-    if not isinstance(client_id, str) or len(client_id) > 64 or not storable_text(client_id):
-        raise ServiceError("invalid", "client_id must be a string of at most 64 characters")
-    return client_id
-
-
-async def group_send(group: str, event: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(group, event)
 
 
 def message_event(message: Message) -> dict[str, Any]:
@@ -235,76 +187,3 @@ async def message_create(
     if created and not deferred:
         await broadcast_message(message)
     return MessageResult(message=message, created=created)
-
-
-async def typing_notify(*, room_id: int, user: AbstractBaseUser) -> None:
-    frame = {"type": "typing", "username": user.get_username()}
-    await group_send(
-        room_group(room_id), {"type": "chat.typing", "user_id": user.pk, "text": dumps(frame)}
-    )
-
-
-async def room_mark_read(*, room_id: int, user: AbstractBaseUser, message_id: int) -> int:
-    """Move the user's read marker forward (never back) to a message of this room, and tell
-    the user's room-list sockets. Returns the marker's position."""
-    if not await Message.objects.filter(room_id=room_id, pk=message_id).aexists():
-        # An id from another room or the future would mark messages not yet written as read.
-        raise ServiceError("invalid", "'id' is not a message of this room")
-    marker, _ = await ReadMarker.objects.aget_or_create(room_id=room_id, user=user)
-    if message_id <= marker.last_read_id:
-        return marker.last_read_id
-    moved = await ReadMarker.objects.filter(pk=marker.pk, last_read_id__lt=message_id).aupdate(
-        last_read_id=message_id
-    )
-    if not moved:  # another tab moved it further meanwhile
-        return await ReadMarker.objects.values_list("last_read_id", flat=True).aget(pk=marker.pk)
-    await group_send(
-        user_rooms_group(user.pk),
-        {"type": "rooms.read", "room_id": room_id, "last_read_id": message_id},
-    )
-    return message_id
-
-
-async def room_join(*, room: Room, user: AbstractBaseUser) -> None:
-    if not room.is_public:
-        raise ServiceError("forbidden", "private rooms are joined through an operator")
-    await room.users.aadd(user)
-    await user_sockets_join_room(user_id=user.pk, room_id=room.pk)
-
-
-async def user_sockets_join_room(*, user_id: int, room_id: int) -> None:
-    """Tell this user's open all-rooms alert feeds (/ws/alerts/) to follow a room just joined,
-    and their open room lists (/ws/rooms/) to count it."""
-    await group_send(alert_user_group(user_id), {"type": "user.joined", "room_id": room_id})
-    await group_send(user_rooms_group(user_id), {"type": "rooms.joined", "room_id": room_id})
-
-
-async def room_leave(*, room: Room, user: AbstractBaseUser) -> None:
-    await room.users.aremove(user)
-    await user_sockets_leave_room(user_id=user.pk, room_id=room.pk)
-
-
-async def user_sockets_leave_room(*, user_id: int, room_id: int) -> None:
-    """Close this user's open sockets in a room they no longer belong to (their room lists
-    stop counting it too: they are in the same per-user group)."""
-    await group_send(user_group(user_id), {"type": "user.removed", "room_id": room_id})
-
-
-async def user_sockets_close(*, user_id: int) -> None:
-    """Close every open socket of a user (after logging out or a password change): room
-    sockets and room lists alike."""
-    await group_send(user_group(user_id), {"type": "user.logout"})
-
-
-def presence_frame(*, room_id: int, usernames: list[str]) -> dict[str, Any]:
-    return {"type": "presence", "room_id": room_id, "users": usernames, "count": len(usernames)}
-
-
-async def presence_broadcast(*, room_id: int) -> None:
-    """Tell the room who is in it now (called, coalesced, by the presence tracker)."""
-    from chat.presence import tracker
-
-    snapshot = await tracker().snapshot(room_id)
-    frame = presence_frame(room_id=room_id, usernames=snapshot.usernames)
-    event = {"type": "chat.presence", "version": snapshot.version, "text": dumps(frame)}
-    await group_send(room_group(room_id), event)

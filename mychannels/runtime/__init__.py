@@ -1,0 +1,33 @@
+"""The socket runtime: what makes Channels and Daphne fast and safe enough for this service.
+
+It is plumbing, not chat: nothing here imports `chat` or `alert` (tests/test_layout.py checks).
+Each module replaces or tunes one piece of Channels, Daphne or Django, for a reason measured
+in docs/performance.md ("What each change bought"):
+
+- `server.py` replaces daphne's `Server` (for `mychannels/serve.py` and `runserver`): frames
+  over the limit refused by the protocol layer and answered 1009; socket inboxes.
+- `wsprotocol.py` replaces daphne's `WebSocketProtocol`: a broadcast's frame built once and
+  written at once (0.14 -> 0.094-0.10 CPU s per 1,000 deliveries); no pprint dump of the
+  options per connection (0.134 -> 0.014 ms).
+- `inbox.py` replaces `asyncio.Queue` for a socket's frames and events: 40.5 -> 33.2-33.7 KB
+  per idle socket at 1,000.
+- `layers.py` tunes channels-redis' `RedisPubSubChannelLayer`: a broadcast decoded once per
+  process; subscriptions sent in batches (a storm's first socket open after 4.8-5.5 s instead
+  of 9.4-11 s).
+- `identitycache.py` (new): the one decoded event and built frame a broadcast's members share.
+- `dispatchloop.py` replaces channels' `await_many_dispatch`, which made a task and an
+  `asyncio.wait` per member per event: 6,505-8,654/s -> 9,614-9,698/s delivered at 10,000/s.
+- `auth.py` replaces channels' `CookieMiddleware(SessionMiddleware(AuthMiddleware))`: no
+  `send` wrapper or lazy user per frame; session and user rows in plain SQL (0.99 -> 0.46 ms
+  of CPU per opening), every check of Django's kept.
+- `sessions.py` subclasses Django's `SessionMiddleware`: a cookie holding a NUL is no session
+  (it made every page answer 500).
+- `asyncdb.py` replaces the async ORM's thread hops for a socket opening's reads: on the event
+  loop on PostgreSQL, one control flow for every database (storm of 2,000 7.0-7.35 s ->
+  3.82-4.4 s; 3.8 -> 2.3 ms of CPU per opening).
+- `offthread.py` replaces `sync_to_async`'s one shared ORM thread for reads in no transaction:
+  per-stage threads (openings had been capped near 70/s).
+- `loopcache.py` (new): asyncio clients must not cross event loops; one per loop, closed with it.
+- `redisclient.py` replaces redis-py's default pool with a blocking one of 32 connections
+  (uvicorn storm of 2,000: 16.1 -> 13.3 s; DESIGN.md trap 1).
+"""
