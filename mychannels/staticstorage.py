@@ -1,5 +1,8 @@
 """Static files storage for production: whitenoise's compressed, hashed copies, with the page
-scripts' ES module imports rewritten to the hashed names too."""
+scripts' ES module imports rewritten to the hashed names too.
+
+Django rewrites only imports it recognises: relative, with the extension and a semicolon,
+`import { x } from "./socket.js";` (tests/test_staticfiles.py checks every page script)."""
 
 from whitenoise.storage import CompressedManifestStaticFilesStorage
 

@@ -45,9 +45,19 @@ def test_page_scripts_import_the_hashed_names_of_their_modules(collected):
             assert imported in hashed_names, f"{manifest[name]} imports unhashed {imported}"
 
 
+def test_room_page_entry_imports_its_modules_by_hashed_name(collected):
+    root, manifest = collected
+    entry = (root / manifest["chat/room.js"]).read_text()
+    for module in ("socket", "messages", "composer", "presence", "read"):
+        hashed = posixpath.basename(manifest[f"chat/room/{module}.js"])
+        assert re.fullmatch(rf"{module}\.[0-9a-f]{{12}}\.js", hashed)
+        assert f'from "./room/{hashed}"' in entry
+    assert not re.search(r"""from\s*["']\./room/\w+\.js["']""", entry), "an unhashed import is left"
+
+
 def test_live_pages_import_the_hashed_socket_lifecycle(collected):
     root, manifest = collected
-    for page in ("chat/rooms.js", "alert/feed.js"):
+    for page in ("chat/room/socket.js", "chat/rooms.js", "alert/feed.js"):
         assert manifest["js/livesocket.js"] in imports_of(root, manifest, page)
 
 
