@@ -252,7 +252,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "mychannels.staticstorage.ModuleManifestStaticFilesStorage"
     },
 }
 

@@ -1,0 +1,67 @@
+// The send form: a message shows at once as pending and goes out with a client_id of its
+// own; until the server confirms it, every reconnect sends it again with that client_id
+// (stored once). Also the typing frames and the line under the form for errors.
+import { el } from "./dom.js";
+
+const MAX_LENGTH = 2000; // docs/protocol.md; the server refuses longer ones anyway
+
+function newClientId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return Date.now().toString(36) + Math.random().toString(36).slice(2);
+}
+
+// Options:
+//   form, input, errorLine   the send form, its text field and the error line under it
+//   username                 the author shown on pending messages
+//   send(frame)              sends over the room socket; false if it is not open
+//   appendPending(username, body)   shows a pending message, returns its element
+export function createComposer({ form, input, errorLine, username, send, appendPending }) {
+  const pending = new Map(); // client_id -> {body, element}: sent, not yet confirmed
+  let lastTypingSent = 0;
+
+  function transmit(body, clientId) {
+    send({ type: "message", body: body, client_id: clientId });
+  }
+
+  function showError(frame) {
+    const text = frame.detail || frame.code;
+    errorLine.textContent = text;
+    setTimeout(() => { if (errorLine.textContent === text) errorLine.textContent = ""; }, 5000);
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = input.value.trim();
+    if (!body) return;
+    if (body.length > MAX_LENGTH) { showError({ detail: "Messages are at most 2000 characters." }); return; }
+    const clientId = newClientId();
+    pending.set(clientId, { body: body, element: appendPending(username, body) });
+    transmit(body, clientId);
+    input.value = "";
+  });
+
+  input.addEventListener("input", () => {
+    const now = Date.now();
+    // Throttled: at most one typing frame every 2.5 s while keys are pressed.
+    if (now - lastTypingSent > 2500 && send({ type: "typing" })) lastTypingSent = now;
+  });
+
+  return {
+    showError,
+    // The server stored the message sent with this client_id: its pending copy goes.
+    settle(clientId) {
+      const mine = pending.get(clientId);
+      if (!mine) return;
+      mine.element.remove();
+      pending.delete(clientId);
+    },
+    // Anything typed while offline goes out again with the same client_id: stored once.
+    resendPending() {
+      pending.forEach((item, clientId) => transmit(item.body, clientId));
+    },
+    // The socket stopped for good (not a member, no such room): nothing can be sent.
+    disable() {
+      form.querySelector("button").disabled = true;
+    },
+  };
+}

@@ -1,0 +1,8 @@
+// Building page elements. Text goes in with textContent, never as HTML: message bodies,
+// usernames and errors are user-supplied.
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}

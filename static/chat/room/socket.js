@@ -1,0 +1,72 @@
+// The room's socket (docs/protocol.md) and catching up on what it missed: each (re)connect
+// asks for the messages after the newest one shown; a gap longer than the socket's history
+// frame holds is fetched over HTTP. The lifecycle (backoff, offline, 4401) is LiveSocket's.
+import { LiveSocket } from "../../js/livesocket.js";
+
+const CLOSE_REASONS = {
+  4401: "You are logged out. Reloading…",
+  4403: "You are not a member of this room.",
+  4404: "This room does not exist.",
+  4409: "Too many open tabs.",
+  4429: "Disconnected for sending too fast.",
+  1012: "Catching up",
+};
+
+// The messages after `lastId()` (asked again per page, as pages get shown), over the API.
+export async function catchUpOverHttp(roomId, lastId, show) {
+  for (let more = true; more; ) {
+    const url = "/api/rooms/" + roomId + "/messages/?limit=100&after=" + lastId();
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const page = await response.json();
+    page.messages.forEach(show);
+    more = page.has_more && page.messages.length > 0;
+  }
+}
+
+// Options:
+//   roomId, lastId()     the room, and the newest message id shown (0 if none)
+//   stateBadge           the connection state shown in the page head
+//   handlers             frame type -> handler(frame, opening); `opening` is true only for
+//                        the history frame a socket opens with
+//   opened()             the socket is open
+//   lost()               the socket is gone, retried or not
+//   ended()              it is gone for good (not a member, no such room)
+export function connectRoomSocket({ roomId, lastId, stateBadge, handlers, opened, lost, ended }) {
+  let opening = true; // the next history frame is the one a socket opens with
+
+  function setState(state, label) {
+    stateBadge.className = "state state-" + state;
+    stateBadge.textContent = label || state;
+    stateBadge.dataset.state = state;
+  }
+
+  return LiveSocket({
+    // Asked on every attempt: a reconnect catches up from the last message shown.
+    path: () => "/ws/chat/room/" + roomId + "/" + (lastId() ? "?after=" + lastId() : ""),
+    final: [4403, 4404],
+    connecting: (isRetry) => setState(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…"),
+    opened: () => {
+      opening = true;
+      setState("open", "connected");
+      opened();
+    },
+    frame: (frame) => {
+      const isOpening = frame.type === "history" && opening;
+      if (frame.type === "history") opening = false;
+      const handler = handlers[frame.type];
+      if (handler) handler(frame, isOpening);
+    },
+    lost: (code, retryIn) => {
+      lost();
+      if (code === 4401) {
+        setState("closed", "logged out");
+      } else if (retryIn === null) {
+        setState("closed", CLOSE_REASONS[code]);
+        ended();
+      } else {
+        setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(retryIn / 1000) + " s");
+      }
+    },
+  });
+}
