@@ -15,14 +15,14 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from chat import tokens
-from chat.models import ApiToken, Message, Room
+from chat.models import ApiToken, Message, MessageEdit, Room
 from chat.services.errors import ServiceError
 from chat.services.membership import (
     user_sockets_close,
     user_sockets_join_room,
     user_sockets_leave_room,
 )
-from chat.services.messages import message_create
+from chat.services.messages import message_create, message_delete
 from chat.services.validation import clean_body
 
 
@@ -100,11 +100,36 @@ class MessageAdminForm(RoomPostAdminForm):
         return clean_body(text)
 
 
+class MessageEditInline(admin.TabularInline):
+    """The bodies a message had before each edit (and before its deletion), oldest first."""
+
+    model = MessageEdit
+    fields = ["version", "body", "replaced"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# Shown, never changed here: an edit is its author's (through the socket or the API), and
+# what changes a posted message goes through a service that versions and broadcasts it.
+POSTED_MESSAGE_FIELDS = [
+    "room", "author", "body", "html", "client_id", "created", "edited", "deleted", "version",
+    "reply_to", "reactions", "mentions",
+]  # fmt: skip
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     form = MessageAdminForm
-    list_display = ["id", "room", "author", "short_body", "created"]
-    list_filter = ["room"]
+    inlines = [MessageEditInline]
+    list_display = ["id", "room", "author", "short_body", "created", "edited", "deleted"]
+    list_filter = ["room", "deleted"]
     search_fields = ["body", "author__username", "room__name"]
     list_select_related = ["room", "author"]
     raw_id_fields = ["author"]
@@ -114,14 +139,33 @@ class MessageAdmin(admin.ModelAdmin):
     def short_body(self, message: Message) -> str:
         return message.body[:80]
 
+    def get_inline_instances(self, request, obj=None):
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def get_readonly_fields(self, request, obj=None):
+        return POSTED_MESSAGE_FIELDS if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        return POSTED_MESSAGE_FIELDS if obj is not None else MessageAdminForm.Meta.fields
+
     def save_model(self, request, obj: Message, form, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
-            return
+            return  # every field of a posted message is read-only here
         result = async_to_sync(message_create)(
             room=obj.room, author=obj.author, body=obj.body, client_id=obj.client_id or None
         )
         obj.pk, obj.created = result.message.pk, result.message.created
+
+    def delete_model(self, request, obj: Message) -> None:
+        """A tombstone, broadcast to the room (after the admin's transaction commits), as a
+        deletion from the room page would be: the row stays in its place in the history."""
+        if obj.deleted:
+            return
+        async_to_sync(message_delete)(room=obj.room, user=request.user, message_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for message in queryset.filter(deleted=False).select_related("room"):
+            self.delete_model(request, message)
 
 
 class ApiTokenAddForm(forms.ModelForm):

@@ -10,12 +10,16 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import ratelimit
-from chat.api_auth import ApiError, api_user, page_params
-from chat.selectors.messages import messages_page
+from chat.api_auth import MAX_ID, ApiError, api_user, page_params, parse_int
+from chat.selectors.messages import MessagePage, messages_page, messages_since
 from chat.selectors.rooms import room_get, room_is_member
 from chat.serializers import message_to_dict
-from chat.services.errors import ServiceError
-from chat.services.messages import message_create
+from chat.services.errors import ConflictError, ServiceError
+from chat.services.messages import message_create, message_delete, message_edit
+from chat.services.reactions import reaction_set
+
+# What a refused write answers over HTTP; any other code is bad input (400).
+SERVICE_STATUS = {"forbidden": 403, "not_found": 404, "conflict": 409, "unavailable": 503}
 
 
 def json_api(
@@ -75,13 +79,29 @@ async def room_messages(request: HttpRequest, room_id: int) -> JsonResponse:
     raise ApiError(405, "method_not_allowed", "use GET or POST")
 
 
+def service_error(error: ServiceError) -> ApiError:
+    api_error = ApiError(SERVICE_STATUS.get(error.code, 400), error.code, error.detail)
+    if isinstance(error, ConflictError):
+        api_error.extra = {"message": error.current}  # the newer message, to show and retry
+    return api_error
+
+
 async def _list_messages(request: HttpRequest, room_id: int) -> JsonResponse:
     user, room = await member_room(request, room_id)
     await request_limit(user.pk)
     after, before, limit = page_params(request.GET)
-    page = await messages_page(room_id=room.pk, after_id=after, before_id=before, limit=limit)
-    messages = [message_to_dict(m) for m in page.messages]
-    return JsonResponse({"messages": messages, "has_more": page.has_more})
+    if "since" in request.GET:
+        if after is not None or before is not None:
+            raise ApiError(400, "invalid", "'since' pages by version: not with 'after' or 'before'")
+        since = parse_int(request.GET["since"], "since", low=0, high=MAX_ID)
+        page = await messages_since(room_id=room.pk, since=since, limit=limit)
+    else:
+        page = await messages_page(room_id=room.pk, after_id=after, before_id=before, limit=limit)
+    return JsonResponse(page_body(page))
+
+
+def page_body(page: MessagePage) -> dict[str, Any]:
+    return {"messages": [message_to_dict(m) for m in page.messages], "has_more": page.has_more}
 
 
 async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
@@ -91,9 +111,56 @@ async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
     await rate_limit(user.pk)
     try:
         result = await message_create(
-            room=room, author=user, body=data.get("body"), client_id=data.get("client_id")
+            room=room,
+            author=user,
+            body=data.get("body"),
+            client_id=data.get("client_id"),
+            reply_to=data.get("reply_to"),
         )
     except ServiceError as error:
-        status = 503 if error.code == "unavailable" else 400
-        raise ApiError(status, error.code, error.detail) from error
+        raise service_error(error) from error
     return JsonResponse(message_to_dict(result.message), status=201 if result.created else 200)
+
+
+@json_api
+async def room_message(request: HttpRequest, room_id: int, message_id: int) -> JsonResponse:
+    """PATCH edits (the author), DELETE leaves a tombstone (author, staff)."""
+    if request.method not in ("PATCH", "DELETE"):
+        raise ApiError(405, "method_not_allowed", "use PATCH or DELETE")
+    user, room = await member_room(request, room_id)
+    data = json_body(request) if request.method == "PATCH" else {}
+    await request_limit(user.pk)
+    try:
+        if request.method == "PATCH":
+            message = await message_edit(
+                room=room,
+                user=user,
+                message_id=message_id,
+                body=data.get("body"),
+                version=data.get("version"),
+            )
+        else:
+            message = await message_delete(room=room, user=user, message_id=message_id)
+    except ServiceError as error:
+        raise service_error(error) from error
+    return JsonResponse(message_to_dict(message))
+
+
+@json_api
+async def message_reaction(
+    request: HttpRequest, room_id: int, message_id: int, emoji: str
+) -> JsonResponse:
+    """PUT adds the caller's reaction, DELETE removes it; both idempotent."""
+    if request.method not in ("PUT", "DELETE"):
+        raise ApiError(405, "method_not_allowed", "use PUT or DELETE")
+    user, room = await member_room(request, room_id)
+    await request_limit(user.pk)
+    try:
+        message = await reaction_set(
+            room=room, user=user, message_id=message_id, emoji=emoji, on=request.method == "PUT"
+        )
+    except ServiceError as error:
+        raise service_error(error) from error
+    return JsonResponse(
+        {"id": message.id, "version": message.version, "reactions": message.reactions}
+    )

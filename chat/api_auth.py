@@ -16,9 +16,11 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.detail = detail
+        self.extra: dict[str, Any] = {}  # more for the body (a conflict's current message)
 
     def response(self) -> JsonResponse:
-        return JsonResponse({"error": self.code, "detail": self.detail}, status=self.status)
+        body = {"error": self.code, "detail": self.detail, **self.extra}
+        return JsonResponse(body, status=self.status)
 
 
 class _CsrfCheck(CsrfViewMiddleware):

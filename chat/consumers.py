@@ -19,9 +19,10 @@ from chat.selectors.messages import MessagePage, messages_before, opening_histor
 from chat.selectors.read_state import UnreadState, unread_states
 from chat.selectors.rooms import room_access, room_ids_of_user
 from chat.serializers import dumps, message_to_dict
-from chat.services.errors import ServiceError
-from chat.services.messages import message_create
+from chat.services.errors import ConflictError, ServiceError
+from chat.services.messages import message_create, message_delete, message_edit
 from chat.services.presence import presence_frame, tracker
+from chat.services.reactions import reaction_set
 from chat.services.read_state import room_mark_read
 from chat.services.typing import typing_notify
 from chat.socketcap import socket_admit, socket_release
@@ -34,7 +35,7 @@ CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_FLOODING = 4429
 CLOSE_TOO_BIG = 1009
 # The channel layer lost events meant for this socket (mychannels/runtime/layers.py): reconnect with
-# `?after=` and catch up from the database.
+# `?since=` (or `?after=`) and catch up from the database.
 CLOSE_CATCH_UP = 1012
 # Typing frames closer together than this are dropped: room.js sends one per 2.5 s, and a
 # hostile client must not make the server fan out a broadcast per frame.
@@ -88,12 +89,16 @@ def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
     return len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
 
 
-def history_frame(page: MessagePage) -> dict[str, Any]:
-    return {
+def history_frame(page: MessagePage, version: int | None = None) -> dict[str, Any]:
+    """A page of messages; the opening one also says the room's latest version."""
+    frame = {
         "type": "history",
         "messages": [message_to_dict(m) for m in page.messages],
         "has_more": page.has_more,
     }
+    if version is not None:
+        frame["version"] = version
+    return frame
 
 
 class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
@@ -140,10 +145,13 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
         return None
 
     async def _send_opening_history(self) -> None:
-        after = query_int(self.scope, "after")
-        limit = settings.CHAT_HISTORY_LATEST if after is None else settings.CHAT_HISTORY_AFTER_MAX
-        page = await opening_history(self.room_id, after, limit)
-        await self.send_json(history_frame(page))
+        after, since = query_int(self.scope, "after"), query_int(self.scope, "since")
+        catching_up = after is not None or since is not None
+        limit = settings.CHAT_HISTORY_AFTER_MAX if catching_up else settings.CHAT_HISTORY_LATEST
+        page = await opening_history(self.room_id, after, limit, since=since)
+        # The room's version as read before the page (room_access): never ahead of what the
+        # page shows, so a client that keeps the highest version it has seen misses nothing.
+        await self.send_json(history_frame(page, self.room.version))
 
     async def disconnect(self, code: int) -> None:
         if self.room is None:
@@ -188,6 +196,9 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
             "typing": self.on_typing,
             "history": self.on_history,
             "read": self.on_read,
+            "edit": self.on_edit,
+            "delete": self.on_delete,
+            "react": self.on_react,
         }
         frame_type = content.get("type")
         handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
@@ -204,6 +215,33 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
             author=self.user,
             body=content.get("body"),
             client_id=content.get("client_id"),
+            reply_to=content.get("reply_to"),
+        )
+
+    async def on_edit(self, content: dict) -> None:
+        try:
+            await message_edit(
+                room=self.room,
+                user=self.user,
+                message_id=content.get("id"),
+                body=content.get("body"),
+                version=content.get("version"),
+            )
+        except ConflictError as conflict:
+            # The newer message rides along, so that the editor can show it and retry.
+            frame = {"type": "error", "code": conflict.code, "detail": conflict.detail}
+            await self.send_json({**frame, "message": conflict.current})
+
+    async def on_delete(self, content: dict) -> None:
+        await message_delete(room=self.room, user=self.user, message_id=content.get("id"))
+
+    async def on_react(self, content: dict) -> None:
+        await reaction_set(
+            room=self.room,
+            user=self.user,
+            message_id=content.get("id"),
+            emoji=content.get("emoji"),
+            on=content.get("on"),
         )
 
     async def _within_limit(self, allow: Any) -> bool:
@@ -251,7 +289,7 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     # (close_old_connections) that channels >= 4.2 makes before every handler: one hop per
     # member per broadcast otherwise (DESIGN.md, trap 2; measured in docs/performance.md).
     FORWARD_ONLY_EVENTS = frozenset(
-        {"chat.message", "chat.presence", "chat.typing", "alert.created"}
+        {"chat.message", "chat.change", "chat.presence", "chat.typing", "alert.created"}
     )
 
     # Opening and closing touch the database only through selectors that run in a hop of their
@@ -278,6 +316,9 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     # Group events: already serialized once by the service, forwarded as they are.
     async def chat_message(self, event: dict) -> None:
         await self.send(text_data=event["text"])
+
+    async def chat_change(self, event: dict) -> None:
+        await self.send(text_data=event["text"])  # an edit, a deletion or reactions
 
     async def chat_presence(self, event: dict) -> None:
         # Broadcasts from several processes may arrive out of order: the newest one wins.

@@ -6,19 +6,46 @@ from typing import Any
 
 from chat.models import Message
 
+EXCERPT_LENGTH = 100
+
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _reply_to(message: Message) -> dict[str, Any] | None:
+    """The quoted message's id, author and excerpt. History rows bring them from their LEFT
+    JOIN (`reply_username`, `reply_body`, `reply_deleted`: chat/selectors/messages.py); the
+    ORM's from `select_related("reply_to__author")`."""
+    if message.reply_to_id is None:
+        return None
+    if hasattr(message, "reply_username"):
+        username, body, deleted = message.reply_username, message.reply_body, message.reply_deleted
+    else:
+        quoted = message.reply_to
+        username, body, deleted = quoted.author.get_username(), quoted.body, quoted.deleted
+    excerpt = "" if deleted else (body or "")[:EXCERPT_LENGTH]
+    return {"id": message.reply_to_id, "username": username or "", "excerpt": excerpt}
+
+
 def message_to_dict(message: Message) -> dict[str, Any]:
+    """The contract's message object. Everything is stored ready to show (html, reactions,
+    mentions), so this only copies fields: it runs once per broadcast and per history row."""
     return {
         "id": message.id,
         "room_id": message.room_id,
         "username": message.author.get_username(),
         "body": message.body,
+        "html": message.html,
         "created": iso(message.created),
         "client_id": message.client_id,
+        "edited": iso(message.edited) if message.edited else None,
+        "deleted": bool(message.deleted),
+        "version": message.version,
+        "reply_to": _reply_to(message),
+        "reactions": message.reactions or [],
+        "mentions": message.mentions or [],
+        "attachments": [],  # uploads arrive with the attachments issue; the key is the contract's
     }
 
 

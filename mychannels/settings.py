@@ -261,6 +261,11 @@ CHAT_MESSAGE_MAX_LENGTH = 2000
 CHAT_HISTORY_LATEST = 50
 CHAT_HISTORY_AFTER_MAX = 200
 CHAT_PAGE_MAX = 100
+# How long after posting its author may edit a message.
+CHAT_EDIT_WINDOW_SECONDS = env_int("CHAT_EDIT_WINDOW_SECONDS", 3600)
+# Different emoji on one message, and mentions resolved in one body.
+CHAT_REACTIONS_MAX = 20
+CHAT_MENTIONS_MAX = 50
 # Flood control per user across all their tabs: sustained rate and burst.
 CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "3"))
 CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)

@@ -11,14 +11,33 @@ class Message(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages"
     )
-    body = models.TextField(max_length=2000)
+    body = models.TextField(max_length=2000, blank=True)
+    # `body` rendered and sanitized at write time (chat/rendering.py): readers never render.
+    html = models.TextField(blank=True, default="")
     created = models.DateTimeField(default=timezone.now, db_index=True)
     # Chosen by the client so that a resend after a lost reply stores nothing twice.
     client_id = models.CharField(max_length=64, null=True, blank=True)
+    edited = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    # The room's version this message took at its latest change (chat/services/versions.py):
+    # `?since=` catch-up reads by it.
+    version = models.BigIntegerField(default=0)
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    # Denormalized from Reaction rows in the same transaction that changes them, so that a
+    # history page shows reactions without a query of its own:
+    # [{"emoji": str, "count": int, "users": [usernames, sorted]}], in order of first use.
+    reactions = models.JSONField(default=list, blank=True)
+    # Usernames of the room members the body mentions, resolved at write (and edit) time.
+    mentions = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_id_idx")]
+        indexes = [
+            models.Index(fields=["room", "id"], name="chat_message_room_id_idx"),
+            models.Index(fields=["room", "version"], name="chat_message_room_version_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["room", "author", "client_id"],
@@ -29,3 +48,38 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_id}@{self.room_id}: {self.body[:40]}"
+
+
+class MessageEdit(models.Model):
+    """A body a message had before an edit (or its deletion): the history staff can read."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    body = models.TextField(blank=True)
+    version = models.BigIntegerField(help_text="The message's version while it had this body.")
+    replaced = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message", "version"]
+
+    def __str__(self) -> str:
+        return f"edit of {self.message_id} at version {self.version}"
+
+
+class Reaction(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reaction_rows")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions"
+    )
+    emoji = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user_id} on {self.message_id}"

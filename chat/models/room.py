@@ -11,6 +11,9 @@ class Room(models.Model):
     # Members of a private room are added only through the admin.
     is_public = models.BooleanField(default=False)
     created = models.DateTimeField(default=timezone.now)
+    # The room's latest change: every new, edited or deleted message and every change of a
+    # message's reactions takes the next one, under this row's lock (chat/services/versions.py).
+    version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -1,6 +1,8 @@
-"""Message history: the opening page of a socket, older pages, the API's paging."""
+"""Message history: the opening page of a socket, older pages, the API's paging, and
+catch-up by version (`since`)."""
 
 import functools
+import json
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -8,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from chat.models import Message
 from chat.selectors.opening import OPENING_READS
+from chat.serializers import EXCERPT_LENGTH
 
 
 @dataclass(frozen=True)
@@ -16,15 +19,31 @@ class MessagePage:
     has_more: bool
 
 
+# The opening page's three shapes: (where, order) after `m.room_id = %s`.
+LATEST, AFTER, SINCE = "latest", "after", "since"
+_SHAPES = {
+    LATEST: ("", "m.id DESC"),
+    AFTER: (" AND m.id > %s", "m.id ASC"),
+    SINCE: (" AND m.version > %s", "m.version ASC"),
+}
+REPLY_COLUMNS = ("author_username", "reply_username", "reply_body", "reply_deleted")
+
+
 @functools.cache
-def _history_sql(newest_first: bool, after: bool, columns: str) -> str:
+def _history_sql(shape: str, columns: str) -> str:
+    """One statement: the messages, their authors' names and what they reply to (author,
+    excerpt, deleted) by LEFT JOIN, so that replies cost the opening no query of their own."""
     users = get_user_model()
     pk, username = users._meta.pk.column, users._meta.get_field(users.USERNAME_FIELD).column
+    messages, users_table = Message._meta.db_table, users._meta.db_table
+    where, order = _SHAPES[shape]
     return (
-        f"SELECT {columns}, u.{username} AS author_username FROM {Message._meta.db_table} m"
-        f" JOIN {users._meta.db_table} u ON u.{pk} = m.author_id"
-        f" WHERE m.room_id = %s{' AND m.id > %s' if after else ''}"
-        f" ORDER BY m.id {'DESC' if newest_first else 'ASC'} LIMIT %s"
+        f"SELECT {columns}, u.{username} AS author_username, ru.{username} AS reply_username,"
+        f" SUBSTR(rm.body, 1, {EXCERPT_LENGTH}) AS reply_body, rm.deleted AS reply_deleted"
+        f" FROM {messages} m JOIN {users_table} u ON u.{pk} = m.author_id"
+        f" LEFT JOIN {messages} rm ON rm.id = m.reply_to_id"
+        f" LEFT JOIN {users_table} ru ON ru.{pk} = rm.author_id"
+        f" WHERE m.room_id = %s{where} ORDER BY {order} LIMIT %s"
     )
 
 
@@ -42,7 +61,16 @@ def _with_authors(messages: list[Message]) -> list[Message]:
             )
             authors[message.author_id] = author
         message.author = author
+        _decode_json(message)
     return messages
+
+
+def _decode_json(message: Message) -> None:
+    """Rows read on the loop come without Django's field converters: JSON arrives as text."""
+    for name in ("reactions", "mentions"):
+        value = getattr(message, name)
+        if isinstance(value, str):
+            setattr(message, name, json.loads(value))
 
 
 def _history_page(rows: list[Message], limit: int, newest_first: bool) -> MessagePage:
@@ -53,18 +81,25 @@ def _history_page(rows: list[Message], limit: int, newest_first: bool) -> Messag
     return MessagePage(messages=rows, has_more=has_more)
 
 
-async def opening_history(room_id: int, after_id: int | None, limit: int) -> MessagePage:
-    """A socket's first history page: the latest `limit` messages, or with `after_id` the
-    oldest `limit` above it (catch-up), ascending, in one query."""
-    newest_first = after_id is None
-    params = [room_id] + ([] if newest_first else [after_id]) + [limit + 1]
-    sql = functools.partial(_history_sql, newest_first, not newest_first)
-    rows = await OPENING_READS.instances(Message, "m", sql, params, extra=("author_username",))
-    return _history_page(_with_authors(rows), limit, newest_first)
+async def opening_history(
+    room_id: int, after_id: int | None, limit: int, since: int | None = None
+) -> MessagePage:
+    """A socket's first history page, ascending, in one query: with `since` every message
+    created or changed after that room version (by version); with `after_id` the oldest
+    `limit` above it (by id); else the latest `limit`."""
+    if since is not None:
+        shape, params = SINCE, [room_id, since, limit + 1]
+    elif after_id is not None:
+        shape, params = AFTER, [room_id, after_id, limit + 1]
+    else:
+        shape, params = LATEST, [room_id, limit + 1]
+    sql = functools.partial(_history_sql, shape)
+    rows = await OPENING_READS.instances(Message, "m", sql, params, extra=REPLY_COLUMNS)
+    return _history_page(_with_authors(rows), limit, shape == LATEST)
 
 
 async def _page(queryset, limit: int, newest_first: bool) -> MessagePage:
-    rows = [m async for m in queryset.select_related("author")[: limit + 1]]
+    rows = [m async for m in queryset.select_related("author", "reply_to__author")[: limit + 1]]
     return _history_page(rows, limit, newest_first)
 
 
@@ -83,6 +118,12 @@ async def messages_before(*, room_id: int, before_id: int, limit: int) -> Messag
     """The newest `limit` messages with an id below `before_id`, ascending (older history)."""
     queryset = Message.objects.filter(room_id=room_id, id__lt=before_id).order_by("-id")
     return await _page(queryset, limit, True)
+
+
+async def messages_since(*, room_id: int, since: int, limit: int) -> MessagePage:
+    """The first `limit` messages created or changed after room version `since`, by version."""
+    queryset = Message.objects.filter(room_id=room_id, version__gt=since).order_by("version")
+    return await _page(queryset, limit, False)
 
 
 async def messages_page(

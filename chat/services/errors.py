@@ -8,3 +8,12 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+class ConflictError(ServiceError):
+    """The message changed after the version the writer saw: `current` is it as it is now,
+    so that the writer can show the newer text and try again."""
+
+    def __init__(self, current: dict) -> None:
+        super().__init__("conflict", "the message changed since that version")
+        self.current = current

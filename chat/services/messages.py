@@ -1,21 +1,29 @@
-"""Posting a message: validate, store (committed before anyone hears of it), broadcast."""
+"""Messages: post, edit and delete. Each validates, stores (committed before anyone hears of
+it, with the room's next version taken in the same transaction), then broadcasts."""
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.utils import timezone
 from redis.exceptions import RedisError
 
+from chat import rendering
 from chat.groups import room_activity_group, room_group
-from chat.models import Message, Room
+from chat.models import Message, MessageEdit, Room
+from chat.selectors.members import member_usernames
 from chat.serializers import dumps, message_to_dict
 from chat.services.broadcast import group_send
-from chat.services.errors import ServiceError
-from chat.services.validation import clean_body, clean_client_id
+from chat.services.errors import ConflictError, ServiceError
+from chat.services.validation import clean_body, clean_client_id, clean_id, clean_version
+from chat.services.versions import room_next_version
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +34,24 @@ class MessageResult:
     created: bool
 
 
+class NoChange(Exception):
+    """Raised inside a write's transaction when the write would change nothing (the same body,
+    a reaction already there): the transaction rolls back, so the room's version is not
+    spent, and the caller gets `message` as it stands, with nothing broadcast."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__("no change")
+        self.message = message
+
+
 def message_event(message: Message) -> dict[str, Any]:
     frame = {"type": "message", **message_to_dict(message)}
     return {"type": "chat.message", "id": message.id, "text": dumps(frame)}
+
+
+def change_event(frame: dict[str, Any]) -> dict[str, Any]:
+    """A change to a message already shown (edit, deletion, reactions): forwarded as is."""
+    return {"type": "chat.change", "text": dumps(frame)}
 
 
 def message_activity_event(message: Message) -> dict[str, Any]:
@@ -41,35 +64,87 @@ def message_activity_event(message: Message) -> dict[str, Any]:
     }
 
 
-async def broadcast_message(message: Message) -> None:
-    """Tell the room. The message is already committed: if the channel layer is down, the
-    writer still succeeds and members get it when they catch up by id (the DB is the record)."""
+async def _send_quietly(room_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """The write is already committed: if the channel layer is down, the writer still
+    succeeds and members get it when they catch up (the DB is the record)."""
     try:
-        await group_send(room_group(message.room_id), message_event(message))
-        await group_send(room_activity_group(message.room_id), message_activity_event(message))
+        for group, event in events:
+            await group_send(group, event)
     except (TimeoutError, RedisError, OSError):
         logger.warning(
-            "message %s is stored but the channel layer is unreachable: members will get it "
-            "when they catch up",
-            message.pk,
+            "a change in room %s is stored but the channel layer is unreachable: members "
+            "will get it when they catch up",
+            room_id,
             exc_info=True,
         )
 
 
+async def broadcast_message(message: Message) -> None:
+    await _send_quietly(
+        message.room_id,
+        [
+            (room_group(message.room_id), message_event(message)),
+            (room_activity_group(message.room_id), message_activity_event(message)),
+        ],
+    )
+
+
+async def broadcast_change(room_id: int, frame: dict[str, Any]) -> None:
+    await _send_quietly(room_id, [(room_group(room_id), change_event(frame))])
+
+
+def after_commit(broadcast: Callable[[], Any]) -> bool:
+    """Inside a caller's transaction (the admin wraps its saves in one) the broadcast waits
+    for the commit, so nobody hears of a write that could still be rolled back. True when
+    it was deferred so; otherwise the async caller broadcasts itself."""
+    if not connection.in_atomic_block:
+        return False
+    transaction.on_commit(lambda: async_to_sync(broadcast)())
+    return True
+
+
+def rendered(room_id: int, body: str) -> tuple[str, list[str]]:
+    """The body's html and the members it mentions (a query only when it names someone)."""
+    tokens = rendering.parse(body)
+    candidates = rendering.mention_candidates(tokens)
+    members = member_usernames(room_id, candidates) if candidates else []
+    mentions = _in_body_order(candidates, members)[: settings.CHAT_MENTIONS_MAX]
+    return rendering.render(tokens, mentions), mentions
+
+
+def _in_body_order(candidates: list[str], members: list[str]) -> list[str]:
+    by_lower = {name.lower(): name for name in members}
+    return [by_lower[c] for c in candidates if c in by_lower]
+
+
+def recycle_connection() -> None:
+    """What channels' pre-handler hop would do, in the write's own hop (room sockets skip
+    that hop: chat/consumers.py); not inside a caller's transaction, whose connection it is."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+# ---- posting ---------------------------------------------------------------------------
+
+
 def _store_message(
-    room: Room, author: AbstractBaseUser, body: str, client_id: str | None
+    room: Room,
+    author: AbstractBaseUser,
+    body: str,
+    client_id: str | None,
+    reply_to: int | None = None,
 ) -> tuple[Message, bool, bool]:
     """Insert (or find the earlier copy by client_id) in one short transaction.
 
-    Returns (message, created, broadcast_deferred). Inside a caller's transaction (the admin
-    wraps its saves in one) the broadcast waits for the commit, so nobody hears of a message
-    that could still be rolled back.
+    Returns (message, created, broadcast_deferred).
     """
-    if not connection.in_atomic_block:
-        # What channels' pre-handler hop would do: room sockets skip it for message frames
-        # (chat/consumers.py), so the connection is recycled here, in the store's own hop.
-        close_old_connections()
-    message = Message(room=room, author=author, body=body, client_id=client_id)
+    recycle_connection()
+    html, mentions = rendered(room.pk, body)
+    message = Message(
+        room=room, author=author, body=body, html=html, client_id=client_id, mentions=mentions
+    )
+    if reply_to is not None:
+        message.reply_to = _quoted_message(room.pk, reply_to)
     try:
         # A savepoint only inside a caller's transaction: on its own the insert is one
         # statement, and so one transaction, already.
@@ -84,31 +159,39 @@ def _store_message(
         return earlier, False, False
     if not stored:
         raise ServiceError("forbidden", "the author is not a member of this room")
-    deferred = connection.in_atomic_block
-    if deferred:
-        transaction.on_commit(lambda: async_to_sync(broadcast_message)(message))
+    deferred = after_commit(lambda: broadcast_message(message))
     return message, True, deferred
 
 
-# One writer per room at a time: the room row is locked (for members only: the same read is
-# the membership check) until the insert commits, so ids are committed in id order within a
-# room and a client that has seen id N and asks for `after=N` can never miss a smaller id
-# that was still uncommitted when N was broadcast. On PostgreSQL lock, check and insert are
-# one statement, one round trip, with no query to build per message (measured in
-# docs/performance.md); elsewhere (SQLite in development, which locks the whole database
-# for a write anyway) the ORM does the same in three.
+def _quoted_message(room_id: int, message_id: int) -> Message:
+    quoted = Message.objects.select_related("author").filter(pk=message_id, room_id=room_id).first()
+    if quoted is None:
+        raise ServiceError("invalid", "reply_to must be a message of this room")
+    return quoted
+
+
+# Taking the room's next version locks its row (for members only: the same statement is the
+# membership check) until the insert commits, so versions and ids commit in order within a
+# room (chat/services/versions.py). On PostgreSQL bump, check and insert are one statement,
+# one round trip, with no query to build per message (measured in docs/performance.md);
+# elsewhere (SQLite in development, which locks the whole database for a write anyway) the
+# ORM does the same in a few.
 _ROOMS, _MESSAGES = Room._meta.db_table, Message._meta.db_table
 _MEMBERS = Room.users.through._meta.db_table
 _INSERT_IF_MEMBER_SQL = f"""
-WITH member_room AS (
-    SELECT r.id FROM {_ROOMS} r
+WITH bumped AS (
+    UPDATE {_ROOMS} r SET version = r.version + 1
     WHERE r.id = %(room_id)s
       AND EXISTS (SELECT 1 FROM {_MEMBERS} m WHERE m.room_id = r.id AND m.user_id = %(author_id)s)
-    FOR UPDATE OF r
+    RETURNING r.id, r.version
 )
-INSERT INTO {_MESSAGES} (room_id, author_id, body, created, client_id)
-SELECT id, %(author_id)s, %(body)s, %(created)s, %(client_id)s FROM member_room
-RETURNING id
+INSERT INTO {_MESSAGES}
+    (room_id, author_id, body, html, created, client_id, deleted, version, reply_to_id,
+     reactions, mentions)
+SELECT id, %(author_id)s, %(body)s, %(html)s, %(created)s, %(client_id)s, false, version,
+       %(reply_to_id)s, '[]'::jsonb, %(mentions)s::jsonb
+FROM bumped
+RETURNING id, version
 """
 
 
@@ -116,20 +199,15 @@ def _insert_if_member(message: Message) -> bool:
     """Store `message` if its author is a member of its room; False (nothing stored) if not."""
     if connection.vendor != "postgresql":
         with transaction.atomic():
-            if not _lock_room_for_member(message.room, message.author):
+            version = room_next_version(message.room_id, message.author_id)
+            if version is None:
                 return False
+            message.version = version
             message.save(force_insert=True)
         return True
-    params = {
-        "room_id": message.room_id,
-        "author_id": message.author_id,
-        "body": message.body,
-        "created": message.created,
-        "client_id": message.client_id,
-    }
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_IF_MEMBER_SQL, params)
+            cursor.execute(_INSERT_IF_MEMBER_SQL, _insert_params(message))
             row = cursor.fetchone()
     except IntegrityError:
         raise  # the connection is fine: a resend, handled by the caller
@@ -142,48 +220,192 @@ def _insert_if_member(message: Message) -> bool:
         raise
     if row is None:
         return False
-    message.id = row[0]
+    message.id, message.version = row
     message._state.adding = False
     message._state.db = connection.alias
     return True
 
 
-def _lock_room_for_member(room: Room, author: AbstractBaseUser) -> bool:
-    locked = (
-        Room.objects.select_for_update(of=("self",))
-        .filter(pk=room.pk, users=author.pk)
-        .values_list("pk", flat=True)
-    )
-    return locked.first() is not None
+def _insert_params(message: Message) -> dict[str, Any]:
+    return {
+        "room_id": message.room_id,
+        "author_id": message.author_id,
+        "body": message.body,
+        "html": message.html,
+        "created": message.created,
+        "client_id": message.client_id,
+        "reply_to_id": message.reply_to_id,
+        "mentions": dumps(message.mentions),
+    }
 
 
 def _message_by_client_id(room: Room, author: AbstractBaseUser, client_id: str | None):
     return (
-        Message.objects.select_related("author")
+        Message.objects.select_related("author", "reply_to__author")
         .filter(room=room, author=author, client_id=client_id)
         .first()
     )
 
 
+async def run_write(function: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return await sync_to_async(function)(*args)
+    except DatabaseError:
+        # Nothing was stored, so nothing is broadcast; the writer may try again (with the
+        # same client_id, a resent message can never be stored twice).
+        logger.exception("a write in room %s failed", getattr(args[0], "pk", args[0]))
+        raise ServiceError("unavailable", "nothing was stored; try again") from None
+
+
 async def message_create(
-    *, room: Room, author: AbstractBaseUser, body: Any, client_id: Any = None
+    *,
+    room: Room,
+    author: AbstractBaseUser,
+    body: Any,
+    client_id: Any = None,
+    reply_to: Any = None,
 ) -> MessageResult:
     """Validate, store (committed before anyone hears of it), then broadcast to the room.
 
     A repeated `client_id` from the same author in the same room returns the first message
-    and stores and broadcasts nothing.
+    and stores and broadcasts nothing. `reply_to` must be a message of this room.
     """
     body = clean_body(body)
     client_id = clean_client_id(client_id)
-    try:
-        message, created, deferred = await sync_to_async(_store_message)(
-            room, author, body, client_id
-        )
-    except DatabaseError:
-        # Nothing was stored, so nothing is broadcast; the sender may resend (with the same
-        # client_id, a resend can never store the message twice).
-        logger.exception("storing a message in room %s failed", room.pk)
-        raise ServiceError("unavailable", "the message was not stored; send it again") from None
+    reply_to = clean_id(reply_to, "reply_to", required=False)
+    message, created, deferred = await run_write(
+        _store_message, room, author, body, client_id, reply_to
+    )
     if created and not deferred:
         await broadcast_message(message)
     return MessageResult(message=message, created=created)
+
+
+# ---- changing a message ----------------------------------------------------------------
+
+
+def message_for_change(room_id: int, message_id: int) -> Message:
+    """The live (not deleted) message of this room, for a write that holds the room's lock."""
+    message = (
+        Message.objects.select_related("author", "reply_to__author")
+        .filter(pk=message_id, room_id=room_id, deleted=False)
+        .first()
+    )
+    if message is None:
+        raise ServiceError("not_found", "no such message in this room")
+    return message
+
+
+def can_delete(user: AbstractBaseUser, message: Message) -> bool:
+    """Who may delete a message: its author and staff. Room moderators and owners join them
+    with room roles; this is the one place that decides."""
+    return bool(user.is_staff) or message.author_id == user.pk
+
+
+def _check_editable(user: AbstractBaseUser, message: Message, version: int | None) -> None:
+    if message.author_id != user.pk:
+        raise ServiceError("forbidden", "only its author can edit a message")
+    window = timedelta(seconds=settings.CHAT_EDIT_WINDOW_SECONDS)
+    if timezone.now() - message.created > window:
+        raise ServiceError("forbidden", "the edit window of this message has closed")
+    if version is not None and version != message.version:
+        raise ConflictError(message_to_dict(message))
+
+
+def _keep_earlier_body(message: Message) -> None:
+    MessageEdit.objects.create(message=message, body=message.body, version=message.version)
+
+
+def _edit(room_id: int, user: AbstractBaseUser, message_id: int, body: str, version: int | None):
+    with transaction.atomic():
+        new_version = room_next_version(room_id, user.pk)
+        if new_version is None:
+            raise ServiceError("forbidden", "you are not a member of this room")
+        message = message_for_change(room_id, message_id)
+        _check_editable(user, message, version)
+        if body == message.body:
+            raise NoChange(message)
+        _keep_earlier_body(message)
+        message.body = body
+        message.html, message.mentions = rendered(room_id, body)
+        message.edited = timezone.now()
+        message.version = new_version
+        message.save(update_fields=["body", "html", "mentions", "edited", "version"])
+    return message
+
+
+def _edit_and_publish(room: Room, user: AbstractBaseUser, message_id: int, body: str, version):
+    recycle_connection()
+    try:
+        message = _edit(room.pk, user, message_id, body, version)
+    except NoChange as unchanged:
+        return unchanged.message, True
+    frame = {"type": "message_updated", "message": message_to_dict(message)}
+    return message, after_commit(lambda: broadcast_change(room.pk, frame))
+
+
+async def message_edit(
+    *, room: Room, user: AbstractBaseUser, message_id: Any, body: Any, version: Any = None
+) -> Message:
+    """The author's new body, within the edit window; the earlier one goes to the message's
+    history. With `version`, refused `conflict` if the message changed after it."""
+    message_id = clean_id(message_id, "id", required=True)
+    body = clean_body(body)
+    version = clean_version(version)
+    message, quiet = await run_write(_edit_and_publish, room, user, message_id, body, version)
+    if not quiet:
+        await broadcast_change(
+            room.pk, {"type": "message_updated", "message": message_to_dict(message)}
+        )
+    return message
+
+
+def tombstone(message: Message, version: int) -> None:
+    """What stays of a deleted message (the contract): its place, author, time and version."""
+    message.body = message.html = ""
+    message.reactions, message.mentions = [], []
+    message.reply_to = None
+    message.deleted = True
+    message.version = version
+
+
+def _delete(room_id: int, user: AbstractBaseUser, message_id: int) -> Message:
+    with transaction.atomic():
+        new_version = room_next_version(room_id)  # staff may delete in rooms they are not in
+        message = message_for_change(room_id, message_id)
+        if not can_delete(user, message):
+            raise ServiceError("forbidden", "you may not delete this message")
+        # Kept for moderation: staff can still read, in the admin, what was removed.
+        _keep_earlier_body(message)
+        message.reaction_rows.all().delete()
+        tombstone(message, new_version)
+        message.save(
+            update_fields=[
+                "body",
+                "html",
+                "reactions",
+                "mentions",
+                "reply_to",
+                "deleted",
+                "version",
+            ]
+        )
+    return message
+
+
+def _delete_and_publish(room: Room, user: AbstractBaseUser, message_id: int):
+    recycle_connection()
+    message = _delete(room.pk, user, message_id)
+    frame = {"type": "message_deleted", "message": message_to_dict(message)}
+    return message, after_commit(lambda: broadcast_change(room.pk, frame))
+
+
+async def message_delete(*, room: Room, user: AbstractBaseUser, message_id: Any) -> Message:
+    """The message becomes a tombstone (see `tombstone`), broadcast to the room."""
+    message_id = clean_id(message_id, "id", required=True)
+    message, deferred = await run_write(_delete_and_publish, room, user, message_id)
+    if not deferred:
+        await broadcast_change(
+            room.pk, {"type": "message_deleted", "message": message_to_dict(message)}
+        )
+    return message

@@ -1,4 +1,4 @@
-"""Checks on text every write takes from outside (bodies, client ids)."""
+"""Checks on what every write takes from outside (bodies, client ids, ids, versions)."""
 
 from typing import Any
 
@@ -38,3 +38,23 @@ def clean_client_id(client_id: Any) -> str | None:
     if not isinstance(client_id, str) or len(client_id) > 64 or not storable_text(client_id):
         raise ServiceError("invalid", "client_id must be a string of at most 64 characters")
     return client_id
+
+
+MAX_ID = 2**63 - 1
+
+
+def clean_id(value: Any, name: str, *, required: bool) -> int | None:
+    """A row id: an integer (not a bool, not a float) from 1; None when optional and absent."""
+    if value is None and not required:
+        return None
+    if type(value) is not int or not 1 <= value <= MAX_ID:
+        raise ServiceError("invalid", f"'{name}' must be an integer id")
+    return value
+
+
+def clean_version(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= MAX_ID:
+        raise ServiceError("invalid", "'version' must be a non-negative integer")
+    return value

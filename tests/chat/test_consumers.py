@@ -18,6 +18,12 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# The contract's message object (docs/protocol.md, Version 2).
+MESSAGE_KEYS = {
+    "id", "room_id", "username", "body", "html", "created", "client_id", "edited", "deleted",
+    "version", "reply_to", "reactions", "mentions", "attachments",
+}  # fmt: skip
+
 
 async def test_anonymous_is_closed_4401():
     alice = await make_user("alice")
@@ -87,7 +93,7 @@ async def test_open_sends_latest_history_then_presence(open_room_socket):
     assert bodies == [f"m{i}" for i in range(10, 60)]
     assert history["has_more"] is True
     first = history["messages"][0]
-    assert set(first) == {"id", "room_id", "username", "body", "created", "client_id"}
+    assert set(first) == MESSAGE_KEYS
     assert first["username"] == "alice" and first["room_id"] == room.pk
     assert first["created"].endswith("Z")
     assert presence == {"type": "presence", "room_id": room.pk, "users": ["alice"], "count": 1}
@@ -111,8 +117,16 @@ async def test_message_is_stored_then_broadcast_to_three_members_sender_included
             "body": "hello room",
             "created": frame["created"],
             "client_id": "c-1",
+            "html": "<p>hello room</p>",
+            "edited": None,
+            "deleted": False,
+            "version": stored.version,
+            "reply_to": None,
+            "reactions": [],
+            "mentions": [],
+            "attachments": [],
         }
-    assert stored.body == "hello room"
+    assert stored.body == "hello room" and stored.version == 1
 
 
 async def test_message_is_persisted_before_anyone_hears_of_it(open_room_socket):
