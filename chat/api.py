@@ -146,6 +146,16 @@ async def room_message(request: HttpRequest, room_id: int, message_id: int) -> J
     return JsonResponse(message_to_dict(message))
 
 
+def utf8_path_text(value: str) -> str:
+    """A path segment as text. ASGI servers hand Django the path decoded as UTF-8; Django's
+    own test client decodes it as ISO-8859-1 (the WSGI convention), which turns an emoji
+    into mojibake: undone here when the bytes are UTF-8."""
+    try:
+        return value.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 @json_api
 async def message_reaction(
     request: HttpRequest, room_id: int, message_id: int, emoji: str
@@ -157,7 +167,11 @@ async def message_reaction(
     await request_limit(user.pk)
     try:
         message = await reaction_set(
-            room=room, user=user, message_id=message_id, emoji=emoji, on=request.method == "PUT"
+            room=room,
+            user=user,
+            message_id=message_id,
+            emoji=utf8_path_text(emoji),
+            on=request.method == "PUT",
         )
     except ServiceError as error:
         raise service_error(error) from error
