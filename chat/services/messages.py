@@ -93,13 +93,13 @@ async def broadcast_change(room_id: int, frame: dict[str, Any]) -> None:
     await _send_quietly(room_id, [(room_group(room_id), change_event(frame))])
 
 
-def after_commit(broadcast: Callable[[], Any]) -> bool:
+def after_commit(broadcast: Callable[..., Any], *args: Any) -> bool:
     """Inside a caller's transaction (the admin wraps its saves in one) the broadcast waits
     for the commit, so nobody hears of a write that could still be rolled back. True when
     it was deferred so; otherwise the async caller broadcasts itself."""
     if not connection.in_atomic_block:
         return False
-    transaction.on_commit(lambda: async_to_sync(broadcast)())
+    transaction.on_commit(lambda: async_to_sync(broadcast)(*args))
     return True
 
 
@@ -159,7 +159,7 @@ def _store_message(
         return earlier, False, False
     if not stored:
         raise ServiceError("forbidden", "the author is not a member of this room")
-    deferred = after_commit(lambda: broadcast_message(message))
+    deferred = after_commit(broadcast_message, message)
     return message, True, deferred
 
 
@@ -341,7 +341,7 @@ def _edit_and_publish(room: Room, user: AbstractBaseUser, message_id: int, body:
     except NoChange as unchanged:
         return unchanged.message, True
     frame = {"type": "message_updated", "message": message_to_dict(message)}
-    return message, after_commit(lambda: broadcast_change(room.pk, frame))
+    return message, after_commit(broadcast_change, room.pk, frame)
 
 
 async def message_edit(
@@ -397,7 +397,7 @@ def _delete_and_publish(room: Room, user: AbstractBaseUser, message_id: int):
     recycle_connection()
     message = _delete(room.pk, user, message_id)
     frame = {"type": "message_deleted", "message": message_to_dict(message)}
-    return message, after_commit(lambda: broadcast_change(room.pk, frame))
+    return message, after_commit(broadcast_change, room.pk, frame)
 
 
 async def message_delete(*, room: Room, user: AbstractBaseUser, message_id: Any) -> Message:

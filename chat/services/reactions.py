@@ -102,7 +102,7 @@ def _toggle_and_publish(room: Room, user: AbstractBaseUser, message_id: int, emo
     except NoChange as unchanged:
         return unchanged.message, True
     frame = reactions_frame(message)
-    return message, after_commit(lambda: broadcast_change(room.pk, frame))
+    return message, after_commit(broadcast_change, room.pk, frame)
 
 
 async def reaction_set(
