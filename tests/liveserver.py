@@ -177,17 +177,32 @@ def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) 
     return start_server(config, log_dir, "serve", port)
 
 
+def attempt_login(
+    client: httpx.Client,
+    server: ServerProcess,
+    username: str,
+    password: str,
+    host: str | None = None,
+) -> httpx.Response:
+    """POST the real allauth login form (CSRF token and all): 302 when it logs the client in,
+    the form again (200) with its errors when it does not. `host` is the Host header a proxy
+    in front of several processes would pass them all (by default the process's own)."""
+    headers = {"Host": host} if host else {}
+    origin = f"http://{host}" if host else server.origin
+    page = client.get(f"{server.url}/accounts/login/", headers=headers)
+    page.raise_for_status()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        f"{server.url}/accounts/login/",
+        data={"login": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={**headers, "Referer": f"{origin}/accounts/login/", "Origin": origin},
+    )
+
+
 def login(server: ServerProcess, username: str, password: str = DEMO_PASSWORD) -> httpx.Client:
     """An HTTP client logged in through the real allauth form (CSRF token and all)."""
     client = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
-    page = client.get("/accounts/login/")
-    page.raise_for_status()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    response = client.post(
-        "/accounts/login/",
-        data={"login": username, "password": password, "csrfmiddlewaretoken": token},
-        headers={"Referer": f"{server.url}/accounts/login/", "Origin": server.origin},
-    )
+    response = attempt_login(client, server, username, password)
     assert response.status_code == 302, f"login failed for {username}: {response.status_code}"
     assert "sessionid" in client.cookies, "no session cookie after logging in"
     return client
