@@ -3,7 +3,7 @@
 Daphne hands its frame limits to autobahn, which checks a frame's length in its header and
 stops reading the payload, so nothing past the limit is ever buffered (DESIGN.md, trap 7).
 The 1009 close frame it answers with (not a dropped connection) comes from
-mychannels/closecodes.py, loaded with the application under every Daphne entry.
+mychannels/runtime/closecodes.py, loaded with the application under every Daphne entry.
 The hook is Daphne's own `ready_callable`, run once the factories exist, before the first
 connection.
 """

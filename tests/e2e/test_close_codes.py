@@ -4,7 +4,8 @@ project's `python -m mychannels.serve`, `manage.py runserver` and uvicorn, each 
 on SQLite and a real Redis, started once per server kind for the whole module.
 
 1009 and 1012 are the codes autobahn refused to send under Daphne (the client saw 1011 and the
-server logged "Exception inside application"); mychannels/closecodes.py lets them through."""
+server logged "Exception inside application"); mychannels/runtime/closecodes.py lets them
+through."""
 
 import asyncio
 import json
@@ -189,7 +190,7 @@ async def test_lost_events_close_1012_and_the_room_socket_catches_up(service, se
     await next_of(list_socket, "rooms")
 
     # What the pub/sub layer puts in each of a process's channels when its Redis connection
-    # came back (mychannels/layers.py); sent here to the user's group, which all three join.
+    # came back (mychannels/runtime/layers.py); sent here to the user's group, which all three join.
     await service.send_to_group(user_group(service.user_id("bob")), {"type": "layer.gap"})
     for socket in (room_socket, feed_socket, list_socket):
         assert await close_code_of(socket) == 1012

@@ -11,7 +11,7 @@ own limit (1 MiB unless told otherwise) is refused by autobahn, by default by dr
 connection, which a browser reports as 1006: here it sends its 1009 close frame instead.
 
 The one place changed is Daphne's own protocol class, `daphne.ws_protocol.WebSocketProtocol`:
-plain `daphne`, `python -m mychannels.serve` (mychannels/wsprotocol.py subclasses it) and
+plain `daphne`, `python -m mychannels.serve` (mychannels/runtime/wsprotocol.py subclasses it) and
 `manage.py runserver` all build their sockets from it, and nothing else does. It is changed
 when the application is imported (mychannels/asgi.py), which every server does before its
 first connection; plain `daphne` loads nothing of the project's before that. Under uvicorn
