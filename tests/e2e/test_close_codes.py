@@ -166,12 +166,22 @@ async def test_a_flooding_client_is_closed_4429(service, sessions):
     service.assert_nothing_failed_inside()
 
 
+# Each socket's path and the last frame of its opening.
+SOCKET_OPENINGS = {
+    "/ws/chat/room/{general}/": "presence",
+    "/ws/alerts/": "history",
+    "/ws/rooms/": "rooms",
+}
+
+
 @pytest.mark.parametrize("size", OVERSIZED_FRAMES)
-@pytest.mark.parametrize("path", ["/ws/chat/room/{general}/", "/ws/alerts/", "/ws/rooms/"])
+@pytest.mark.parametrize("path", SOCKET_OPENINGS)
 async def test_an_oversized_frame_closes_1009(service, sessions, path, size):
     alice = sessions["alice"]
     socket = await connect(service, alice, path.format(general=room_id(alice, "general")))
-    await socket.recv()  # open: the first frame of its opening
+    # The whole opening first: under Daphne a send that meets a socket the protocol has just
+    # closed raises inside the application (a race of its own, not about the close code).
+    await next_of(socket, SOCKET_OPENINGS[path])
     await socket.send(OVERSIZED_FRAMES[size])
     assert await close_code_of(socket) == 1009
     service.assert_nothing_failed_inside()
