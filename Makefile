@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export DJANGO_DEBUG ?= 1
+# Debian's packages (Redis, PostgreSQL, Chromium) install as root, or through sudo otherwise.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint format bench install services browser clean
 
@@ -21,21 +23,50 @@ run: install
 	$(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
-## Run every test: lint, unit, Redis, PostgreSQL, real Daphne processes and the browser.
+## Run every test: lint, unit, Redis, PostgreSQL, real server processes and the browser.
+## Installs Redis, PostgreSQL and Chromium from Debian's packages when they are missing.
 test: install services browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
-# Redis and PostgreSQL: started when they are down (they are on the development machines).
+# Redis and PostgreSQL (the tests use both): installed from Debian's packages when missing,
+# started when down, and a loud failure when that does not work. The tests log in to
+# PostgreSQL as postgres@127.0.0.1 without a password, so a cluster installed here is told to
+# trust that user on the loopback address; an existing cluster's settings are left alone.
 services:
-	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ""
-	@pg_isready -h 127.0.0.1 -q || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
-	@for i in $$(seq 30); do pg_isready -h 127.0.0.1 -q && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; echo "Redis or PostgreSQL did not start" >&2; exit 1
+	@set -e; missing=""; \
+	command -v redis-server >/dev/null || missing="redis-server"; \
+	ls -d /etc/postgresql/*/main >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing from Debian's packages"; \
+	  { $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	    { echo "make: could not install$$missing (apt-get, as root or through sudo)" >&2; exit 1; }; \
+	fi; \
+	cluster=$$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1); \
+	case "$$missing" in *postgresql*) \
+	  hba=/etc/postgresql/$$cluster/main/pg_hba.conf; new_hba=$$(mktemp); \
+	  { printf 'host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust\n'; \
+	    $(SUDO) cat $$hba; } > $$new_hba && $(SUDO) cp $$new_hba $$hba; rm -f $$new_hba; \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$cluster main reload 2>/dev/null || true;; \
+	esac; \
+	redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" >/dev/null; \
+	pg_isready -h 127.0.0.1 -q || \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$cluster main start; \
+	for i in $$(seq 30); do \
+	  pg_isready -h 127.0.0.1 -q && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; \
+	done; \
+	redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || \
+	  { echo "make: Redis does not answer on 127.0.0.1:6379" >&2; exit 1; }; \
+	psql postgres://postgres@127.0.0.1:5432/postgres -qtAc 'SELECT 1' >/dev/null || \
+	  { echo "make: PostgreSQL on 127.0.0.1:5432 does not let user postgres in without a password (README, Tests)" >&2; exit 1; }
 
 # Debian's Chromium for the browser tests (Playwright never downloads a browser here).
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 lint: install
 	$(BIN)/ruff check .

@@ -26,6 +26,7 @@ from chat.ratelimit import MemoryBuckets
 from chat.selectors.rooms import room_get, room_is_member
 from chat.serializers import dumps
 from chat.socketcap import socket_admit, socket_release
+from mychannels.runtime.closedsocket import QuietAfterCloseMixin
 
 HISTORY_LATEST = 20
 
@@ -34,7 +35,7 @@ def history_frame(page: selectors.AlertPage) -> dict[str, Any]:
     return {"type": "history", "alerts": [alert_to_dict(alert) for alert in page.alerts]}
 
 
-class AlertSocket(AsyncWebsocketConsumer):
+class AlertSocket(QuietAfterCloseMixin, AsyncWebsocketConsumer):
     """What both alert sockets share: accept-then-close refusals, the user's own group (so
     logging out or leaving a room reaches them), and polite answers to frames they don't take."""
 

@@ -26,6 +26,7 @@ from chat.services.reactions import reaction_set
 from chat.services.read_state import room_mark_read
 from chat.services.typing import typing_notify
 from chat.socketcap import socket_admit, socket_release
+from mychannels.runtime.closedsocket import QuietAfterCloseMixin
 from mychannels.runtime.dispatchloop import SerialDispatchMixin
 
 CLOSE_NOT_LOGGED_IN = 4401
@@ -101,7 +102,7 @@ def history_frame(page: MessagePage, version: int | None = None) -> dict[str, An
     return frame
 
 
-class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
+class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocketConsumer):
     room = None  # set once the socket has joined the room, cleared when it leaves
     taking_frames = False
     presence_version = -1  # newest presence version sent: older broadcasts are stale
@@ -350,7 +351,7 @@ class RoomConsumer(SerialDispatchMixin, AsyncJsonWebsocketConsumer):
             await self.close_with(CLOSE_NOT_MEMBER)
 
 
-class RoomListConsumer(AsyncWebsocketConsumer):
+class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
     """`/ws/rooms/`: the unread count of each of the user's rooms, live, for the `/` page
     (docs/live-state.md). It hears where new messages are, never what they say, and only
     for rooms the user belongs to; it takes no frames from the client."""

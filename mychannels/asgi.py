@@ -1,11 +1,16 @@
 """ASGI entry point: `python -m mychannels.serve mychannels.asgi:application` (Daphne with the
-project's frame limits), plain `daphne`, and `manage.py runserver`."""
+project's frame limits), plain `daphne`, `manage.py runserver` and uvicorn."""
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mychannels.settings")
 
 from mychannels.routing import build_application
+from mychannels.runtime.closecodes import let_daphne_send_rfc_close_codes
+
+# Here, not in the project's server entry: plain `daphne` loads nothing else of ours, and it
+# too must send 1009 and 1012 instead of failing with 1011 (mychannels/runtime/closecodes.py).
+let_daphne_send_rfc_close_codes()
 
 application = build_application()
 

@@ -215,6 +215,26 @@ else:
         }
     }
 
+# Django's cache. django-allauth counts failed logins in it (ACCOUNT_RATE_LIMITS below): in
+# the local-memory cache each process counted on its own, so N processes allowed N times the
+# attempts, and a restart forgot them (DESIGN.md, trap 9). With Redis, every process shares
+# one count that outlives restarts, under keys of its own: CACHE_KEY_PREFIX, by default
+# derived from CHANNEL_LAYER_PREFIX, so that what keeps two deployments' (or two test runs')
+# channel layers apart on one Redis keeps their caches apart too.
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "").strip() or f"{CHANNEL_LAYER_PREFIX}.cache"
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # A login with Redis away fails within seconds instead of hanging.
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -233,6 +253,9 @@ ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = True
+# allauth's defaults, written out: 5 failed logins per username in 5 minutes (10 a minute per
+# address), counted in the cache above; past them even the right password is refused.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -123,46 +123,86 @@ class ServerProcess:
                 self.kill()
 
 
-def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) -> ServerProcess:
+# Every server the application is run on (the contract: "whatever ASGI server runs the
+# application"), as its users start it. `serve` is the project's entry, as `make run`'s
+# processes and docs/security.md start it.
+SERVER_KINDS = ("daphne", "serve", "runserver", "uvicorn")
+
+
+def server_command(kind: str, port: int) -> list[str]:
+    application = "mychannels.asgi:application"
+    if kind == "daphne":  # as the tutorials run it: no flags of the project's
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), application]
+    if kind == "serve":  # Daphne with the contract's frame limits (docs/security.md)
+        return [
+            *(sys.executable, "-m", "mychannels.serve"),
+            *("-b", "127.0.0.1", "-p", str(port), application),
+        ]
+    if kind == "runserver":  # channels' Daphne runserver, on the project's server class
+        return [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    if kind == "uvicorn":  # ProtocolTypeRouter has no lifespan: uvicorn would log its refusal
+        return [
+            *(sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
+            *("--lifespan", "off", application),
+        ]
+    raise ValueError(f"unknown server kind {kind!r}; one of {SERVER_KINDS}")
+
+
+def start_server(
+    config: ServiceConfig, log_dir: Path, kind: str = "serve", port: int | None = None
+) -> ServerProcess:
+    """One server process of the given kind (SERVER_KINDS) on the service's configuration,
+    returned once it listens."""
     port = port or free_port()
-    log_path = log_dir / f"daphne-{port}.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mychannels.serve",  # Daphne with the contract's frame limits (docs/security.md)
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "mychannels.asgi:application",
-        ],
-        cwd=BASE_DIR,
-        env=config.env(),
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = log_dir / f"{kind}-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            server_command(kind, port),
+            cwd=BASE_DIR,
+            env=config.env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     server = ServerProcess(port=port, process=process, log_path=log_path)
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, timeout=60)
     except RuntimeError as error:
         server.stop()
         raise RuntimeError(f"{error}\n{server.log()}") from None
     return server
 
 
+def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) -> ServerProcess:
+    """The project's server entry (`python -m mychannels.serve`), as production runs it."""
+    return start_server(config, log_dir, "serve", port)
+
+
+def attempt_login(
+    client: httpx.Client,
+    server: ServerProcess,
+    username: str,
+    password: str,
+    host: str | None = None,
+) -> httpx.Response:
+    """POST the real allauth login form (CSRF token and all): 302 when it logs the client in,
+    the form again (200) with its errors when it does not. `host` is the Host header a proxy
+    in front of several processes would pass them all (by default the process's own)."""
+    headers = {"Host": host} if host else {}
+    origin = f"http://{host}" if host else server.origin
+    page = client.get(f"{server.url}/accounts/login/", headers=headers)
+    page.raise_for_status()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        f"{server.url}/accounts/login/",
+        data={"login": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={**headers, "Referer": f"{origin}/accounts/login/", "Origin": origin},
+    )
+
+
 def login(server: ServerProcess, username: str, password: str = DEMO_PASSWORD) -> httpx.Client:
     """An HTTP client logged in through the real allauth form (CSRF token and all)."""
     client = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
-    page = client.get("/accounts/login/")
-    page.raise_for_status()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    response = client.post(
-        "/accounts/login/",
-        data={"login": username, "password": password, "csrfmiddlewaretoken": token},
-        headers={"Referer": f"{server.url}/accounts/login/", "Origin": server.origin},
-    )
+    response = attempt_login(client, server, username, password)
     assert response.status_code == 302, f"login failed for {username}: {response.status_code}"
     assert "sessionid" in client.cookies, "no session cookie after logging in"
     return client

@@ -62,3 +62,17 @@ def test_trusted_origins_follow_the_allowed_hosts():
         "s.CSRF_TRUSTED_ORIGINS", DJANGO_DEBUG="1", DJANGO_ALLOWED_HOSTS="chat.example.com,.x.org"
     )
     assert value == "['https://chat.example.com']"
+
+
+def test_with_redis_the_cache_is_redis_under_a_prefix_of_its_own():
+    env = {"DJANGO_DEBUG": "1", "REDIS_URL": "redis://r:6379/0", "CHANNEL_LAYER_PREFIX": "ci7"}
+    assert settings_value("s.CACHES['default']['BACKEND']", **env) == (
+        "django.core.cache.backends.redis.RedisCache"
+    )
+    assert settings_value("s.CACHES['default']['LOCATION']", **env) == "redis://r:6379/0"
+    # Apart from the channel layer's keys, and apart per deployment (or test run) with it.
+    assert settings_value("s.CACHES['default']['KEY_PREFIX']", **env) == "ci7.cache"
+    own = settings_value("s.CACHES['default']['KEY_PREFIX']", CACHE_KEY_PREFIX="mine", **env)
+    assert own == "mine"
+    local = settings_value("s.CACHES['default']['BACKEND']", DJANGO_DEBUG="1")
+    assert local == "django.core.cache.backends.locmem.LocMemCache"

@@ -14,6 +14,11 @@ in docs/performance.md ("What each change bought"):
 - `layers.py` tunes channels-redis' `RedisPubSubChannelLayer`: a broadcast decoded once per
   process; subscriptions sent in batches (a storm's first socket open after 4.8-5.5 s instead
   of 9.4-11 s).
+- `closecodes.py` patches daphne's `WebSocketProtocol` (applied by `mychannels/asgi.py`, so
+  plain `daphne` too): close codes 1009 and 1012 sent instead of raising (the client got
+  1011), a frame over Daphne's limit closed 1009 instead of dropped (1006).
+- `closedsocket.py` (new): a consumer sends nothing after its close frame (ASGI forbids it and
+  uvicorn raises; group events keep arriving until the client answers the close).
 - `identitycache.py` (new): the one decoded event and built frame a broadcast's members share.
 - `dispatchloop.py` replaces channels' `await_many_dispatch`, which made a task and an
   `asyncio.wait` per member per event: 6,505-8,654/s -> 9,614-9,698/s delivered at 10,000/s.

@@ -2,10 +2,10 @@
 
 Daphne hands its frame limits to autobahn, which checks a frame's length in its header and
 stops reading the payload, so nothing past the limit is ever buffered (DESIGN.md, trap 7).
-Autobahn's default for a refused frame is to drop the TCP connection (`failByDrop`), which a
-browser reports as 1006; here it sends the 1009 close frame the contract promises instead.
+The 1009 close frame it answers with (not a dropped connection) comes from
+mychannels/runtime/closecodes.py, loaded with the application under every Daphne entry.
 The hook is Daphne's own `ready_callable`, run once the factories exist, before the first
-connection (protocol instances copy their options from the factory when they connect).
+connection.
 """
 
 import asyncio
@@ -25,7 +25,6 @@ class ChatServer(Server):
         super().__init__(*args, ready_callable=self._factories_ready, **kwargs)
 
     def _factories_ready(self) -> None:
-        self.ws_factory.setProtocolOptions(failByDrop=False)
         self.ws_factory.protocol = ChatWebSocketProtocol
         if self._then_ready is not None:
             self._then_ready()

@@ -1,6 +1,7 @@
 // A page's socket to the service, kept open (docs/live-state.md): reconnects with capped,
 // jittered backoff; gives the socket up when the browser goes offline and reconnects as soon
-// as it is back; on 4401 (logged out) stops and reloads, which lands on the login page.
+// as it is back; on 4401 (logged out) stops and reloads, which lands on the login page; on
+// 1012 (the server lost events meant for this socket) reconnects at once to catch up.
 // A native ES module (no build step), imported by the room page, rooms.js and feed.js.
 
 // Logging out from this very page closes its sockets (4401) while the logout POST is still
@@ -53,6 +54,14 @@ export function LiveSocket(hooks) {
       stopped = true;
       if (hooks.lost) hooks.lost(code, null);
       if (code === 4401) reloadUnlessLeaving();
+      return;
+    }
+    // 1012 asks for a catch-up now (docs/protocol.md): the server is up, only events were
+    // lost. Once, straight away; if that attempt fails too, the backoff below takes over.
+    if (code === 1012 && attempt === 0) {
+      attempt = 1;
+      if (hooks.lost) hooks.lost(code, 0);
+      connect();
       return;
     }
     // Exponential backoff with jitter, capped, so a restart is not met by a stampede.

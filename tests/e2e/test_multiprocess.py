@@ -1,7 +1,8 @@
 """Several real Daphne processes on one Redis and one PostgreSQL, as docs/deploy.md runs
 them: delivery and presence across processes, a SIGKILLed process's users leaving presence,
 catch-up after a drop (also while messages keep arriving), a Redis restart in the middle of a
-chat, and logging out on one process closing the sockets held by another."""
+chat (under the project's entry, plain daphne and uvicorn: every socket is closed 1012 and
+catches up), and logging out on one process closing the sockets held by another."""
 
 import asyncio
 import contextlib
@@ -32,6 +33,7 @@ from tests.liveserver import (
     prepare_database,
     room_id,
     start_daphne,
+    start_server,
 )
 from tests.services import ensure_postgres
 
@@ -280,11 +282,14 @@ def redis_restart_service(own_redis, tmp_path) -> Iterator[tuple[ServiceConfig, 
         yield config, own_redis
 
 
+# The servers whose sockets are built differently: the project's entry (its own protocol
+# class), plain daphne (Daphne's) and uvicorn. `runserver` runs the project's entry's classes.
+@pytest.mark.parametrize("kind", ["serve", "daphne", "uvicorn"])
 async def test_redis_restart_mid_chat_loses_no_stored_message_from_any_view(
-    redis_restart_service, tmp_path
+    redis_restart_service, tmp_path, kind
 ):
     config, own_redis = redis_restart_service
-    first, second = start_daphne(config, tmp_path), start_daphne(config, tmp_path)
+    first, second = start_server(config, tmp_path, kind), start_server(config, tmp_path, kind)
     clients: list[RoomClient] = []
     try:
         https = {
@@ -331,9 +336,13 @@ async def test_redis_restart_mid_chat_loses_no_stored_message_from_any_view(
             assert len(client.ids()) == len(set(client.ids()))
             assert client.pending == {}, client.name
             assert client.connects >= 2, client.name  # it did lose its socket and come back
+            # Lost events close with 1012, "catch up now", never 1011 or a dropped connection.
+            assert set(client.close_codes) == {1012}, (client.name, client.close_codes)
         # Every message typed was stored exactly once (client_id resends stored nothing twice).
         bodies = [m["body"] for m in record]
         assert len(bodies) == len(set(bodies)) == sent
+        for server in (first, second):
+            assert "Exception inside application" not in server.log(), server.log()[-4000:]
         print(
             f"\nRedis restart: {sent} messages, reconnects per client "
             f"{[c.connects - 1 for c in clients]}, close codes {[c.close_codes for c in clients]}"

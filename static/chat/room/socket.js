@@ -64,6 +64,8 @@ export function connectRoomSocket({ roomId, lastId, stateBadge, handlers, opened
       } else if (retryIn === null) {
         setState("closed", CLOSE_REASONS[code]);
         ended();
+      } else if (retryIn === 0) {
+        setState("reconnecting", CLOSE_REASONS[code] || "reconnecting…");
       } else {
         setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(retryIn / 1000) + " s");
       }
