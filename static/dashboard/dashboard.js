@@ -24,6 +24,10 @@ function minuteLabel(iso) {
   return isNaN(when) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
+function messages(count) {
+  return `${count} ${count === 1 ? "message" : "messages"}`;
+}
+
 function cell(tag, text, attributes = {}) {
   const node = document.createElement(tag);
   node.textContent = String(text);
@@ -80,7 +84,7 @@ function showActivity(stats, lastHour) {
 
   const current = minutes.length ? minutes[minutes.length - 1].count : 0;
   const peak = minutes.reduce((best, m) => (m.count > best.count ? m : best), { count: 0 });
-  let summary = `${lastHour} messages in the last hour, ${current} so far this minute.`;
+  let summary = `${messages(lastHour)} in the last hour, ${current} so far this minute.`;
   if (peak.count > 0) summary += ` Busiest minute: ${minuteLabel(peak.minute)} with ${peak.count}.`;
   if (stats.rooms.length) {
     summary += " Busiest rooms: " +
