@@ -50,7 +50,7 @@ bench: install services
 
 # The service again with an operations dashboard open: its headline must match `make bench`'s.
 bench-dashboard: install services
-	$(BIN)/python -m bench --systems service --dashboard --markdown /dev/null
+	$(BIN)/python -m bench --systems service --dashboard --json bench/results/dashboard.json --markdown bench/results/dashboard.md
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
