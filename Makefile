@@ -7,7 +7,7 @@ export DJANGO_DEBUG ?= 1
 # Debian's packages (Redis, PostgreSQL, Chromium) install as root, or through sudo otherwise.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format bench install services browser clean
+.PHONY: run test lint format bench bench-dashboard install services browser clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ format: install
 
 bench: install services
 	$(BIN)/python -m bench
+
+# The service again with an operations dashboard open: its headline must match `make bench`'s.
+bench-dashboard: install services
+	$(BIN)/python -m bench --systems service --dashboard --json bench/results/dashboard.json --markdown bench/results/dashboard.md
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

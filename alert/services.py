@@ -16,6 +16,7 @@ from chat.models import Room
 from chat.serializers import dumps
 from chat.services.broadcast import group_send
 from chat.services.errors import ServiceError
+from mychannels.dashboard.counters import alert_counted
 
 ALERT_MAX_LENGTH = Alert._meta.get_field("content").max_length
 LEVELS = tuple(Alert.Level.values)
@@ -56,6 +57,7 @@ def alert_event(alert: Alert) -> dict[str, Any]:
 
 
 async def broadcast_alert(alert: Alert) -> None:
+    alert_counted(level=alert.level)  # the operations dashboard (after commit)
     event = alert_event(alert)
     # The alert sockets (one room, or all of a user's rooms) and the room page's chat socket,
     # which carries alert frames too (docs/protocol.md).

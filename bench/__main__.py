@@ -6,6 +6,7 @@ consumer, then the service. Results go to bench/results/latest.json and docs/per
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from bench import report
 from bench.client import LoadClient
+from bench.dashboard import DashboardWatcher
 from bench.scenarios import PHASES, Context, Scale, headline, log, run_phase
 from bench.servers import (
     BASE_DIR,
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> dict:
         "server": args.server,
         "layer": args.layer,
         "tutorial_layer": args.tutorial_layer,
+        "dashboard": args.dashboard,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "systems": {},
     }
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> dict:
         with bench_database() as database_url:
             extra = {"CHANNEL_LAYER_BACKEND": args.layer} if args.layer else {}
             service = ServiceEnv(database_url=database_url, extra=extra)
-            data = migrate_and_populate(service, scale.users(), scale.rooms())
+            data = migrate_and_populate(service, scale.users(), scale.rooms(), staff=args.dashboard)
             log(f"database ready: {scale.users()} users logged in")
             for system in args.systems:
                 sent = 0
@@ -86,8 +89,12 @@ def run(args: argparse.Namespace) -> dict:
                         continue
                     server, room_ids = start_system(system, service, data, scale, log_dir, args)
                     ctx = Context(server, client, room_ids, data["sessions"], scale, only=args.only)
+                    watching = args.dashboard and system == "service"
                     try:
-                        run_phase(ctx, phase, outcome)
+                        with dashboard_open(server, data, watching) as dashboard:
+                            run_phase(ctx, phase, outcome)
+                        if dashboard is not None:
+                            outcome.setdefault("dashboard", []).append(dashboard.result())
                     except Exception:
                         print(server.log(), file=sys.stderr)
                         raise
@@ -118,6 +125,13 @@ def start_system(system: str, service: ServiceEnv, data: dict, scale: Scale, log
     return start_bare(log_dir), by_name
 
 
+def dashboard_open(server, data: dict, watching: bool) -> contextlib.AbstractContextManager:
+    """A staff dashboard socket open on the service for the phase (`--dashboard`), or nothing."""
+    if not watching:
+        return contextlib.nullcontext()
+    return DashboardWatcher(server, data["staff_session"])
+
+
 def ensure_postgres_and_redis() -> None:
     ensure_postgres()
     ensure_redis()
@@ -146,6 +160,12 @@ def main() -> None:
         default=None,
         help="time allowed for opening the idle sockets (default 10: a server that opens "
         "them slower is measured on what it holds; give it more to see 10,000 held)",
+    )
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="hold a staff socket on /ws/dashboard/ open while the service is measured: the "
+        "headline must stay within noise of a run without it",
     )
     parser.add_argument("--only", nargs="+", default=[], help="run only these scenarios")
     parser.add_argument("--workers", type=int, default=1, help="load client processes")

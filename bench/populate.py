@@ -29,13 +29,15 @@ from django.utils import timezone  # noqa: E402
 from chat.models import Room  # noqa: E402
 
 
-def populate(user_count: int, rooms: dict[str, list[int]]) -> dict:
-    """`rooms` maps a room name to the indices of its members among the users."""
+def populate(user_count: int, rooms: dict[str, list[int]], staff: bool = False) -> dict:
+    """`rooms` maps a room name to the indices of its members among the users. With `staff`,
+    one more user, staff and in no room, for the dashboard (`python -m bench --dashboard`)."""
     User = get_user_model()
     password = make_password("bench-password")  # hashed once: hashing 10,000 times takes minutes
     with transaction.atomic():
         users = User.objects.bulk_create(
-            [User(username=f"u{i:05d}", password=password) for i in range(user_count)],
+            [User(username=f"u{i:05d}", password=password) for i in range(user_count)]
+            + ([User(username="bench-staff", password=password, is_staff=True)] if staff else []),
             batch_size=2000,
         )
         store = SessionStore()
@@ -65,10 +67,12 @@ def populate(user_count: int, rooms: dict[str, list[int]]) -> dict:
                 [Membership(room_id=room.pk, user_id=users[i].pk) for i in members],
                 batch_size=5000,
             )
-    return {"rooms": room_ids, "sessions": [s.session_key for s in sessions]}
+    keys = [s.session_key for s in sessions]
+    staff_session = keys[user_count] if staff else None
+    return {"rooms": room_ids, "sessions": keys[:user_count], "staff_session": staff_session}
 
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as plan_file:
         plan = json.load(plan_file)
-    print(json.dumps(populate(plan["users"], plan["rooms"])))
+    print(json.dumps(populate(plan["users"], plan["rooms"], plan.get("staff", False))))

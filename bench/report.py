@@ -42,6 +42,8 @@ def summary(results: dict) -> str:
             if scenario in outcome:
                 lines.append(f"  {scenario}")
                 lines.extend("    " + line for line in ramp_table(outcome[scenario])[2:])
+        for phase, watched in enumerate(outcome.get("dashboard", []), start=1):
+            lines.append(f"  dashboard open during phase {phase}: {watched}")
         if "stored" in outcome:
             lines.append(f"  stored {outcome['stored']} of {outcome['sent']} sent")
     lines.append(f"total {results['seconds']} s, load {results['machine']['load_after']}")

@@ -67,7 +67,9 @@ class ServiceEnv:
         return env
 
 
-def migrate_and_populate(service: ServiceEnv, users: int, rooms: dict[str, list[int]]) -> dict:
+def migrate_and_populate(
+    service: ServiceEnv, users: int, rooms: dict[str, list[int]], staff: bool = False
+) -> dict:
     env = service.env()
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
@@ -78,7 +80,7 @@ def migrate_and_populate(service: ServiceEnv, users: int, rooms: dict[str, list[
         timeout=300,
     )
     with tempfile.NamedTemporaryFile("w", suffix=".json") as plan:
-        json.dump({"users": users, "rooms": rooms}, plan)
+        json.dump({"users": users, "rooms": rooms, "staff": staff}, plan)
         plan.flush()
         done = subprocess.run(
             [sys.executable, "-m", "bench.populate", plan.name],

@@ -8,6 +8,7 @@ def build_application():
     django_http = get_asgi_application()  # sets Django up before the consumers are imported
     from alert.routing import websocket_urlpatterns as alert_sockets
     from chat.routing import websocket_urlpatterns as chat_sockets
+    from mychannels.dashboard.routing import websocket_urlpatterns as dashboard_sockets
     from mychannels.origin import SameOriginValidator
     from mychannels.runtime.auth import SessionAuthMiddlewareStack
 
@@ -15,7 +16,9 @@ def build_application():
         {
             "http": django_http,
             "websocket": SameOriginValidator(
-                SessionAuthMiddlewareStack(URLRouter(chat_sockets + alert_sockets))
+                SessionAuthMiddlewareStack(
+                    URLRouter(chat_sockets + alert_sockets + dashboard_sockets)
+                )
             ),
         }
     )

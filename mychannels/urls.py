@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("dashboard/", include("mychannels.dashboard.urls")),
     path("", include("chat.urls")),
     path("", include("alert.urls")),
 ]

@@ -24,6 +24,7 @@ from chat.services.broadcast import group_send
 from chat.services.errors import ConflictError, ServiceError
 from chat.services.validation import clean_body, clean_client_id, clean_id, clean_version
 from chat.services.versions import room_next_version
+from mychannels.dashboard.counters import message_counted
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ async def _send_quietly(room_id: int, events: list[tuple[str, dict[str, Any]]]) 
 
 
 async def broadcast_message(message: Message) -> None:
+    message_counted(room_id=message.room_id)  # the operations dashboard (after commit)
     await _send_quietly(
         message.room_id,
         [

@@ -150,3 +150,8 @@ async def presence_broadcast(*, room_id: int) -> None:
     frame = presence_frame(room_id=room_id, usernames=snapshot.usernames)
     event = {"type": "chat.presence", "version": snapshot.version, "text": dumps(frame)}
     await group_send(room_group(room_id), event)
+
+
+async def users_present_count() -> int:
+    """Users present in any room now, across every process (the operations dashboard)."""
+    return len(await tracker().store.present_user_ids())
