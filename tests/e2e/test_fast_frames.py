@@ -264,11 +264,14 @@ INCOMING_LIMIT = 64 * 1024  # the default limit on what a client sends (CHAT_MAX
 BIG_ROOM_MESSAGES = settings.CHAT_HISTORY_LATEST + settings.CHAT_PAGE_MAX + 10
 
 
-def history_payload(messages: list[dict], has_more: bool) -> bytes:
+def history_payload(messages: list[dict], has_more: bool, version: int | None = None) -> bytes:
     """A history frame's payload exactly as the server makes it (chat/serializers.py: compact
-    JSON, UTF-8 unescaped), from the messages as they were broadcast."""
+    JSON, UTF-8 unescaped), from the messages as they were broadcast; an opening page also
+    carries the room's version."""
     page = [{key: value for key, value in m.items() if key != "type"} for m in messages]
     frame = {"type": "history", "messages": page, "has_more": has_more}
+    if version is not None:
+        frame["version"] = version
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -292,18 +295,27 @@ async def post(socket_, bodies: list[str], first: int = 0) -> list[dict]:
 
 async def post_until_the_page_is(socket_, target: int) -> list[dict]:
     """Fill an empty room until its opening page (all of its messages) is `target` bytes
-    long, give or take the few bytes by which a new message's id and time may differ in
-    length from its predecessor's."""
+    long, give or take the few bytes by which a new message's id, version and time may differ
+    in length from its predecessor's. A body shows twice in the page: as `body` and, rendered,
+    in `html` (an ASCII "b" costs 2 bytes, an emoji 8)."""
     posted = await post(socket_, ["first"])
     while True:
         last = posted[-1]
-        next_one = {**last, "id": last["id"] + 1, "body": "", "client_id": f"c{len(posted):04d}"}
-        base = len(history_payload([*posted, next_one], False))
-        need = target - base  # the bytes of body that bring the page to the target
+        next_one = {
+            **last,
+            "id": last["id"] + 1,
+            "version": last["version"] + 1,
+            "body": "",
+            "html": "<p></p>",
+            "client_id": f"c{len(posted):04d}",
+        }
+        version = next_one["version"]  # the opening page carries the room's version too
+        base = len(history_payload([*posted, next_one], False, version))
+        need = (target - base) // 2  # the "b"s that bring the page to the target
         if need <= MAX_LENGTH:
-            return posted + await post(socket_, ["b" * need], first=len(posted))
-        per_message = len(history_payload([*posted, next_one, next_one], False)) - base
-        widest = min(MAX_LENGTH, (need - per_message - 1) // 4)  # leaves `need` >= 1
+            return posted + await post(socket_, ["b" * max(need, 1)], first=len(posted))
+        per_message = len(history_payload([*posted, next_one, next_one], False, version)) - base
+        widest = min(MAX_LENGTH, (target - base - per_message - 2) // 8)  # leaves need >= 1
         posted += await post(socket_, ["😀" * widest], first=len(posted))
 
 
@@ -334,7 +346,9 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     assert history.data["type"] == "history" and history.length_form == 64
     assert struct.unpack("!Q", history.header[2:10])[0] == len(history.payload)
     assert len(history.payload) > 4 * INCOMING_LIMIT
-    assert history.payload == history_payload(posted[-latest:], True)
+    # Nothing changed since the last post: the room's version is that message's.
+    assert history.data["version"] == posted[-1]["version"]
+    assert history.payload == history_payload(posted[-latest:], True, posted[-1]["version"])
     assert [m["body"] for m in history.data["messages"]] == bodies[-latest:]
     presence = await late.frame()
     assert presence.data["type"] == "presence"
@@ -342,7 +356,9 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
 
     # The same through a client library, which reads the socket as a browser would.
     reader, history_data, _ = await open_room_socket(server, carol, general)
-    assert history_data == json.loads(history_payload(posted[-latest:], True))
+    assert history_data == json.loads(
+        history_payload(posted[-latest:], True, posted[-1]["version"])
+    )
 
     # The socket is still usable: what it sends reaches the room, itself included.
     late.send_text(json.dumps({"type": "message", "body": "after the big page", "client_id": "z"}))
@@ -369,7 +385,7 @@ async def test_history_pages_far_over_the_incoming_limit_are_sent_whole(
     history = await edge.frame()
     assert history.data["type"] == "history" and history.length_form == 64
     assert INCOMING_LIMIT < len(history.payload) <= INCOMING_LIMIT + 16, len(history.payload)
-    assert history.payload == history_payload(small_posted, False)
+    assert history.payload == history_payload(small_posted, False, small_posted[-1]["version"])
     assert (await edge.frame()).data["type"] == "presence"
     edge.send_text(json.dumps({"type": "message", "body": "still here", "client_id": "e"}))
     assert (await edge.frame_of("message")).data["body"] == "still here"
