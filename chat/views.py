@@ -1,5 +1,6 @@
 """Pages. Each view is a few lines: read through selectors, write through services."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -38,7 +39,14 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     if not await room_is_member(room_id=room.pk, user_id=user.pk):
         raise PermissionDenied("You are not a member of this room")
     alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
-    config = {"roomId": room.pk, "username": user.get_username(), "alertsAfter": alerts_after}
+    config = {
+        "roomId": room.pk,
+        "username": user.get_username(),
+        "alertsAfter": alerts_after,
+        # What the page needs to offer only the message actions the server would allow.
+        "isStaff": bool(user.is_staff),
+        "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
+    }
     context = {"room": room, "config": config, "alerts": alerts}
     return render(request, "chat/room.html", context)
 

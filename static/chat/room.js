@@ -1,11 +1,14 @@
 // The room page's chat client (docs/protocol.md): wires the modules in static/chat/room/,
 // one per concern. Native ES modules, no build step; a new feature adds a module here.
-// Every user-supplied string goes into the page with textContent, never as HTML.
+// Every user-supplied string goes into the page with textContent, never as HTML; the one
+// exception is a message's `html`, sanitized on the server (room/message_view.js).
+import { createMessageActions } from "./room/actions.js";
 import { createComposer } from "./room/composer.js";
 import { createMessageList } from "./room/messages.js";
 import { createPresence } from "./room/presence.js";
 import { createReadMarker } from "./room/read.js";
-import { catchUpOverHttp, connectRoomSocket } from "./room/socket.js";
+import { connectRoomSocket } from "./room/socket.js";
+import { createCatchUp } from "./room/versions.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const byId = (id) => document.getElementById(id);
@@ -21,15 +24,32 @@ const composer = createComposer({
   username: config.username,
   send,
   appendPending: (username, body) => messages.appendPending(username, body),
+  takeFields: () => actions.takeFields(),
 });
 const messages = createMessageList({
   log: byId("log"),
   olderBox: byId("older"),
+  viewer: config,
   send,
   settlePending: composer.settle,
   shown: reads.markRead,
-  missedMore: () => catchUpOverHttp(config.roomId, () => messages.lastId, messages.show),
+  olderShown: () => actions.olderShown(),
 });
+const catchUp = createCatchUp({ roomId: config.roomId, show: messages.show });
+const actions = createMessageActions({
+  log: byId("log"),
+  composer: byId("body"),
+  replyBar: { bar: byId("reply-bar"), label: byId("reply-label"), cancelButton: byId("reply-cancel") },
+  messages,
+  send,
+  showError: composer.showError,
+});
+// An edit or a deletion: counted for catch-up, shown in place, and an open editor told.
+function changed(frame) {
+  catchUp.saw(frame.message.version);
+  messages.show(frame.message);
+  actions.changed(frame.message);
+}
 const presence = createPresence({
   list: byId("presence"),
   count: byId("presence-count"),
@@ -39,23 +59,36 @@ const presence = createPresence({
 const handlers = {
   history: (frame, opening) => {
     messages.showHistory(frame, opening);
+    if (opening) catchUp.opened(frame);
     // The socket is in the room now: others (the alerts panel) may catch up over HTTP.
     if (opening) window.dispatchEvent(new CustomEvent("chat:joined"));
   },
-  message: (frame) => { messages.show(frame); presence.stoppedTyping(frame.username); },
+  message: (frame) => {
+    catchUp.saw(frame.version);
+    messages.show(frame);
+    presence.stoppedTyping(frame.username);
+  },
+  message_updated: changed,
+  message_deleted: changed,
+  reactions: (frame) => { catchUp.saw(frame.version); messages.showReactions(frame); },
   presence: presence.show,
   typing: (frame) => presence.typing(frame.username),
-  error: composer.showError,
+  error: (frame) => { if (!actions.failed(frame)) composer.showError(frame); },
   alert: (frame) => window.dispatchEvent(new CustomEvent("chat:alert", { detail: frame })),
 };
 
 const live = connectRoomSocket({
   roomId: config.roomId,
-  lastId: () => messages.lastId,
+  query: catchUp.query,
   stateBadge: byId("conn-state"),
   handlers,
   opened: composer.resendPending,
   lost: messages.socketLost,
   ended: composer.disable,
 });
-window.chatClient = { get socket() { return live.socket; }, seen: messages.seen, config: config };
+window.chatClient = {
+  get socket() { return live.socket; },
+  get version() { return catchUp.mark; }, // the catch-up mark a reconnect asks `since=`
+  seen: messages.seen,
+  config: config,
+};

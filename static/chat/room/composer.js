@@ -15,12 +15,13 @@ function newClientId() {
 //   username                 the author shown on pending messages
 //   send(frame)              sends over the room socket; false if it is not open
 //   appendPending(username, body)   shows a pending message, returns its element
-export function createComposer({ form, input, errorLine, username, send, appendPending }) {
-  const pending = new Map(); // client_id -> {body, element}: sent, not yet confirmed
+//   takeFields()             more fields for the next message frame (its `reply_to`)
+export function createComposer({ form, input, errorLine, username, send, appendPending, takeFields }) {
+  const pending = new Map(); // client_id -> {body, fields, element}: sent, not yet confirmed
   let lastTypingSent = 0;
 
-  function transmit(body, clientId) {
-    send({ type: "message", body: body, client_id: clientId });
+  function transmit(item, clientId) {
+    send({ ...item.fields, type: "message", body: item.body, client_id: clientId });
   }
 
   function showError(frame) {
@@ -35,8 +36,9 @@ export function createComposer({ form, input, errorLine, username, send, appendP
     if (!body) return;
     if (body.length > MAX_LENGTH) { showError({ detail: "Messages are at most 2000 characters." }); return; }
     const clientId = newClientId();
-    pending.set(clientId, { body: body, element: appendPending(username, body) });
-    transmit(body, clientId);
+    const item = { body: body, fields: takeFields ? takeFields() : {}, element: appendPending(username, body) };
+    pending.set(clientId, item);
+    transmit(item, clientId);
     input.value = "";
   });
 
@@ -57,7 +59,7 @@ export function createComposer({ form, input, errorLine, username, send, appendP
     },
     // Anything typed while offline goes out again with the same client_id: stored once.
     resendPending() {
-      pending.forEach((item, clientId) => transmit(item.body, clientId));
+      pending.forEach((item, clientId) => transmit(item, clientId));
     },
     // The socket stopped for good (not a member, no such room): nothing can be sent.
     disable() {

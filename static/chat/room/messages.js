@@ -1,29 +1,19 @@
-// The message log: confirmed messages in id order, each shown once (a reconnect replays what
-// was already shown), older history paged in over the socket as the reader scrolls up.
+// The message log: confirmed messages in id order, each shown once and changed in place (an
+// edit, a deletion, reactions) when a newer version of it arrives; older history paged in
+// over the socket as the reader scrolls up.
 import { el } from "./dom.js";
-
-function formatTime(iso) {
-  const when = new Date(iso);
-  return isNaN(when) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
-
-function messageElement(msg) {
-  const row = el("div", "msg");
-  row.dataset.id = String(msg.id);
-  row.append(el("span", "author", msg.username), el("span", "body", msg.body));
-  row.append(el("span", "time", formatTime(msg.created)));
-  return row;
-}
+import { messageRow, updateRow } from "./message_view.js";
 
 // Options:
 //   log, olderBox          the log element and the "older messages" line at its top
+//   viewer                 {username, isStaff, editWindowSeconds}: which actions to offer
 //   send(frame)            sends over the room socket; false if it is not open
 //   settlePending(id)      a confirmed message carries this client_id: drop its pending copy
 //   shown()                after each newly shown message
-//   missedMore()           a reconnect's history says more was missed than it holds
-export function createMessageList({ log, olderBox, send, settlePending, shown, missedMore }) {
-  const seen = new Set(); // message ids already shown: replays after a reconnect are dropped
-  let lastId = 0; // highest id shown: the reconnect asks for everything after it
+//   olderShown()           after each page of older history
+export function createMessageList({ log, olderBox, viewer, send, settlePending, shown, olderShown }) {
+  const shownById = new Map(); // id -> {msg, row}: the version shown of each message
+  let lastId = 0; // highest id shown
   let firstId = null; // lowest id shown: older history is fetched before it
   let hasOlder = false;
   let loadingOlder = false;
@@ -43,15 +33,23 @@ export function createMessageList({ log, olderBox, send, settlePending, shown, m
     olderBox.after(row);
   }
 
-  // Insert a confirmed message in id order; a pending copy of it settles in place.
-  function show(msg) {
-    if (seen.has(msg.id)) return;
-    seen.add(msg.id);
-    const stick = nearBottom();
-    const row = messageElement(msg);
-    // The pending copy sits at the end; the confirmed one goes where its id belongs
-    // (another message may have been stored after it yet reached us first).
+  // A newer version of a shown message replaces it in place; an older or equal one is stale.
+  function update(entry, msg) {
+    if (msg.version <= entry.msg.version) return;
+    entry.msg = msg;
+    updateRow(entry.row, msg, viewer);
+  }
+
+  // Show a message object: new ones in id order, known ones changed in place. A changed
+  // message older than the oldest shown waits for its history page, which has it as it is now.
+  function show(msg, fromOlderPage = false) {
     if (msg.client_id) settlePending(msg.client_id);
+    const entry = shownById.get(msg.id);
+    if (entry) { update(entry, msg); return; }
+    if (!fromOlderPage && firstId !== null && msg.id < firstId) return;
+    const stick = nearBottom();
+    const row = messageRow(msg, viewer);
+    shownById.set(msg.id, { msg, row });
     insertInOrder(row, msg.id);
     lastId = Math.max(lastId, msg.id);
     firstId = firstId === null ? msg.id : Math.min(firstId, msg.id);
@@ -59,12 +57,18 @@ export function createMessageList({ log, olderBox, send, settlePending, shown, m
     shown();
   }
 
+  // A `reactions` frame: the message's reactions and version, nothing else.
+  function showReactions(frame) {
+    const entry = shownById.get(frame.id);
+    if (entry) update(entry, { ...entry.msg, reactions: frame.reactions, version: frame.version });
+  }
+
   // The first history frame on a socket is the opening one; later ones answer our requests
   // for older pages (the server sends history at no other time).
   function showHistory(frame, opening) {
     const heightBefore = log.scrollHeight;
     const wasEmpty = firstId === null;
-    frame.messages.forEach(show);
+    frame.messages.forEach((msg) => show(msg, !opening));
     if (!opening) {
       hasOlder = frame.has_more;
       loadingOlder = false;
@@ -72,10 +76,9 @@ export function createMessageList({ log, olderBox, send, settlePending, shown, m
     } else if (wasEmpty) {
       hasOlder = frame.has_more;
       log.scrollTop = log.scrollHeight;
-    } else if (frame.has_more) {
-      missedMore(); // more than one socket page was missed
     }
     olderBox.textContent = hasOlder ? "Scroll up for older messages" : "Start of the room";
+    if (!opening) olderShown();
     fillUp();
   }
 
@@ -105,11 +108,21 @@ export function createMessageList({ log, olderBox, send, settlePending, shown, m
   });
 
   return {
-    seen,
+    seen: { has: (id) => shownById.has(id), get size() { return shownById.size; } },
     get lastId() { return lastId; },
+    get hasOlder() { return hasOlder; },
+    get: (id) => shownById.get(id)?.msg,
+    rowOf: (id) => shownById.get(id)?.row,
+    // The newest message of the viewer's own that is not deleted (Up arrow edits it).
+    lastOwn() {
+      const mine = [...shownById.values()].filter((e) => e.msg.username === viewer.username && !e.msg.deleted);
+      return mine.reduce((best, e) => (!best || e.msg.id > best.id ? e.msg : best), null);
+    },
     show,
+    showReactions,
     showHistory,
     appendPending,
+    loadOlder,
     // The socket that would have answered an older-history request is gone: ask again later.
     socketLost() { loadingOlder = false; },
   };

@@ -1,6 +1,5 @@
-// The room's socket (docs/protocol.md) and catching up on what it missed: each (re)connect
-// asks for the messages after the newest one shown; a gap longer than the socket's history
-// frame holds is fetched over HTTP. The lifecycle (backoff, offline, 4401) is LiveSocket's.
+// The room's socket (docs/protocol.md): each (re)connect asks for what it missed with the
+// query versions.js keeps (`?since=`). The lifecycle (backoff, offline, 4401) is LiveSocket's.
 import { LiveSocket } from "../../js/livesocket.js";
 
 const CLOSE_REASONS = {
@@ -12,27 +11,15 @@ const CLOSE_REASONS = {
   1012: "Catching up",
 };
 
-// The messages after `lastId()` (asked again per page, as pages get shown), over the API.
-export async function catchUpOverHttp(roomId, lastId, show) {
-  for (let more = true; more; ) {
-    const url = "/api/rooms/" + roomId + "/messages/?limit=100&after=" + lastId();
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const page = await response.json();
-    page.messages.forEach(show);
-    more = page.has_more && page.messages.length > 0;
-  }
-}
-
 // Options:
-//   roomId, lastId()     the room, and the newest message id shown (0 if none)
+//   roomId, query()      the room, and the query string a (re)connect opens with
 //   stateBadge           the connection state shown in the page head
 //   handlers             frame type -> handler(frame, opening); `opening` is true only for
 //                        the history frame a socket opens with
 //   opened()             the socket is open
 //   lost()               the socket is gone, retried or not
 //   ended()              it is gone for good (not a member, no such room)
-export function connectRoomSocket({ roomId, lastId, stateBadge, handlers, opened, lost, ended }) {
+export function connectRoomSocket({ roomId, query, stateBadge, handlers, opened, lost, ended }) {
   let opening = true; // the next history frame is the one a socket opens with
 
   function setState(state, label) {
@@ -42,8 +29,8 @@ export function connectRoomSocket({ roomId, lastId, stateBadge, handlers, opened
   }
 
   return LiveSocket({
-    // Asked on every attempt: a reconnect catches up from the last message shown.
-    path: () => "/ws/chat/room/" + roomId + "/" + (lastId() ? "?after=" + lastId() : ""),
+    // Asked on every attempt: a reconnect catches up from what was seen.
+    path: () => "/ws/chat/room/" + roomId + "/" + query(),
     final: [4403, 4404],
     connecting: (isRetry) => setState(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…"),
     opened: () => {

@@ -1,0 +1,117 @@
+// One message row: author, time, "(edited)", the quoted reply, the body, reactions and the
+// action buttons. `html` is sanitized on the server (chat/rendering.py) and is the only
+// string that goes in as markup; every other user string goes in with textContent.
+import { el } from "./dom.js";
+import { renderReactions } from "./reactions.js";
+
+export const TOMBSTONE_TEXT = "message deleted";
+
+function formatTime(iso) {
+  const when = new Date(iso);
+  return isNaN(when) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function actionButton(action, label, text) {
+  const button = el("button", "msg-action", text);
+  button.type = "button";
+  button.dataset.action = action;
+  button.setAttribute("aria-label", label);
+  button.title = label;
+  return button;
+}
+
+// Edit is offered while the server would still take it; the server decides in the end.
+function canEdit(msg, viewer) {
+  const age = Date.now() - new Date(msg.created).getTime();
+  return msg.username === viewer.username && age < viewer.editWindowSeconds * 1000;
+}
+
+function canDelete(msg, viewer) {
+  return msg.username === viewer.username || viewer.isStaff;
+}
+
+function actionsBar(msg, viewer) {
+  const bar = el("div", "msg-actions");
+  bar.setAttribute("role", "toolbar");
+  bar.setAttribute("aria-label", "Message actions");
+  bar.append(
+    actionButton("reply", "Reply to " + msg.username, "↩"),
+    actionButton("react", "Add a reaction", "☺"),
+  );
+  if (canEdit(msg, viewer)) bar.append(actionButton("edit", "Edit message", "✎"));
+  if (canDelete(msg, viewer)) bar.append(actionButton("delete", "Delete message", "🗑"));
+  return bar;
+}
+
+function quoteButton(reply) {
+  const quote = el("button", "msg-quote");
+  quote.type = "button";
+  quote.dataset.action = "jump";
+  quote.dataset.target = String(reply.id);
+  quote.setAttribute("aria-label", "Go to the message by " + reply.username + " this replies to");
+  quote.append(el("span", "quote-author", reply.username), el("span", "quote-excerpt", reply.excerpt || TOMBSTONE_TEXT));
+  return quote;
+}
+
+function editedMarker(msg) {
+  const marker = el("span", "edited muted", "(edited)");
+  marker.title = "edited " + new Date(msg.edited).toLocaleString();
+  return marker;
+}
+
+function fillBody(body, msg) {
+  if (msg.deleted) {
+    body.textContent = TOMBSTONE_TEXT;
+  } else if (msg.html) {
+    body.innerHTML = msg.html; // server-sanitized: the one field inserted as markup
+  } else {
+    body.classList.add("plain");
+    body.textContent = msg.body; // a row written without its html (an import): text only
+  }
+}
+
+// Which control of the row has the focus, to give it back once the row is rebuilt: a
+// keyboard user who toggles a reaction stays on that chip.
+function focusedControl(row) {
+  const active = document.activeElement;
+  if (!active || !row.contains(active) || active === row) return null;
+  if (!active.dataset || !active.dataset.action) return null;
+  return { action: active.dataset.action, emoji: active.dataset.emoji };
+}
+
+function refocus(row, control) {
+  const buttons = row.querySelectorAll("button[data-action]");
+  const same = [...buttons].find((b) => b.dataset.action === control.action && b.dataset.emoji === control.emoji);
+  (same || row).focus({ preventScroll: true });
+}
+
+// The parts of a row that a change can touch, rebuilt together; the row element, and an
+// edit box or reaction picker open in it, stay (and keep the focus).
+export function updateRow(row, msg, viewer) {
+  row.dataset.version = String(msg.version);
+  row.classList.toggle("deleted", msg.deleted);
+  row.classList.toggle("mine", msg.username === viewer.username);
+  const head = el("div", "msg-head");
+  head.append(el("span", "author", msg.username), el("span", "time", formatTime(msg.created)));
+  if (msg.edited && !msg.deleted) head.append(editedMarker(msg));
+  const body = el("div", "body");
+  fillBody(body, msg);
+  const parts = [head];
+  if (msg.reply_to && !msg.deleted) parts.push(quoteButton(msg.reply_to));
+  parts.push(body);
+  if (!msg.deleted) parts.push(renderReactions(msg, viewer.username), actionsBar(msg, viewer));
+  const control = focusedControl(row);
+  const kept = msg.deleted ? [] : [...row.querySelectorAll(":scope > .msg-editor, :scope > .reaction-picker")];
+  [...row.children].filter((child) => !kept.includes(child)).forEach((child) => child.remove());
+  row.prepend(...parts);
+  if (control) refocus(row, control);
+}
+
+export function messageRow(msg, viewer) {
+  const row = el("div", "msg");
+  row.dataset.id = String(msg.id);
+  // Focusable, so that a keyboard reaches its actions (they show on focus-within).
+  row.tabIndex = 0;
+  updateRow(row, msg, viewer);
+  return row;
+}
