@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from chat import tokens
-from chat.models import ApiToken, Message, MessageEdit, Room
+from chat.models import ApiToken, Membership, Message, MessageEdit, Room
 from chat.services.errors import ServiceError
 from chat.services.membership import (
     user_sockets_close,
@@ -26,12 +26,23 @@ from chat.services.messages import message_create, message_delete
 from chat.services.validation import clean_body
 
 
+class MembershipInline(admin.TabularInline):
+    """The room's members and their roles: a row added here is a `member` unless its role is
+    set; a room made here may have no owner until one is set."""
+
+    model = Membership
+    extra = 1
+    raw_id_fields = ["user"]
+    fields = ["user", "role"]
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_public", "member_count", "message_count", "created"]
-    list_filter = ["is_public"]
+    list_display = ["name", "kind", "is_public", "member_count", "message_count", "created"]
+    list_filter = ["is_public", "kind"]
     search_fields = ["name", "users__username"]
-    filter_horizontal = ["users"]
+    readonly_fields = ["kind"]
+    inlines = [MembershipInline]
 
     def get_queryset(self, request):
         return (

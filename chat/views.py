@@ -10,7 +10,7 @@ from alert import selectors as alert_selectors
 from chat import ratelimit
 from chat.models import Room
 from chat.selectors.rooms import public_rooms_to_join, room_get, room_is_member, rooms_of_user
-from chat.services import membership
+from chat.services import direct_rooms, membership
 from chat.services.errors import ServiceError
 
 
@@ -69,5 +69,22 @@ async def room_leave(request: HttpRequest, room_id: int) -> HttpResponse:
     if refused := await too_many_requests(request):
         return refused
     room = await room_or_404(room_id)
-    await membership.room_leave(room=room, user=await request.auser())
+    try:
+        await membership.room_leave(room=room, user=await request.auser())
+    except ServiceError as error:  # the last owner, or a direct room
+        raise PermissionDenied(error.detail) from error
     return redirect("chat:index")
+
+
+@login_required
+async def direct_room(request: HttpRequest, username: str) -> HttpResponse:
+    """`/dm/<username>/`: the direct room with that user, made on first visit."""
+    try:
+        room, _ = await direct_rooms.direct_room_open(
+            creator=await request.auser(), usernames=[username]
+        )
+    except ServiceError as error:
+        if error.code == "rate_limited":
+            return HttpResponse(error.detail, status=429, content_type="text/plain")
+        raise Http404(error.detail) from error
+    return redirect("chat:room", room_id=room.pk)
