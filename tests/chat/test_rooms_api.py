@@ -107,7 +107,10 @@ async def test_concurrent_creates_of_one_name_make_one_room():
     alice, bob = await make_user("alice"), await make_user("bob")
     clients = [await logged_in(alice), await logged_in(bob)]
     responses = await asyncio.gather(
-        *(send(c, "post", "/api/rooms/", {"name": n}) for c, n in zip(clients, ["Dup", "dup"]))
+        *(
+            send(c, "post", "/api/rooms/", {"name": n})
+            for c, n in zip(clients, ["Dup", "dup"], strict=True)
+        )
     )
     assert sorted(r.status_code for r in responses) == [201, 400]
     assert await Room.objects.acount() == 1
@@ -293,7 +296,7 @@ async def test_two_concurrent_requests_make_one_direct_room():
     clients = [await logged_in(alice), await logged_in(bob), await logged_in(alice)]
     bodies = [{"usernames": ["bob"]}, {"usernames": ["alice"]}, {"usernames": ["bob"]}]
     responses = await asyncio.gather(
-        *(send(c, "post", "/api/dms/", b) for c, b in zip(clients, bodies))
+        *(send(c, "post", "/api/dms/", b) for c, b in zip(clients, bodies, strict=True))
     )
     assert sorted(r.status_code for r in responses) == [200, 200, 201]
     assert len({r.json()["id"] for r in responses}) == 1
@@ -338,7 +341,8 @@ async def test_bad_direct_rooms_are_refused(many_users):
 
 
 async def test_a_direct_room_is_never_joined_renamed_or_given_members():
-    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    alice, carol = await make_user("alice"), await make_user("carol")
+    await make_user("bob")
     client = await logged_in(alice)
     room_id = (await send(client, "post", "/api/dms/", {"usernames": ["bob"]})).json()["id"]
     for changes in ({"name": "ours"}, {"topic": "t"}, {"is_public": True}):
