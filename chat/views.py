@@ -9,7 +9,12 @@ from django.views.decorators.http import require_POST
 from alert import selectors as alert_selectors
 from chat import ratelimit
 from chat.models import Room
-from chat.selectors.rooms import public_rooms_to_join, room_get, room_is_member, rooms_of_user
+from chat.selectors.rooms import (
+    public_rooms_to_join,
+    room_get,
+    room_object,
+    rooms_of_user,
+)
 from chat.services import direct_rooms, membership
 from chat.services.errors import ServiceError
 
@@ -35,11 +40,17 @@ async def index(request: HttpRequest) -> HttpResponse:
 async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     user = await request.auser()
     room = await room_or_404(room_id)
-    if not await room_is_member(room_id=room.pk, user_id=user.pk):
+    shown = await room_object(room_id=room.pk, user_id=user.pk)  # as this user sees it
+    if shown is None:
         raise PermissionDenied("You are not a member of this room")
     alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
-    config = {"roomId": room.pk, "username": user.get_username(), "alertsAfter": alerts_after}
-    context = {"room": room, "config": config, "alerts": alerts}
+    config = {
+        "roomId": room.pk,
+        "username": user.get_username(),
+        "alertsAfter": alerts_after,
+        "room": shown,
+    }
+    context = {"room": room, "shown": shown, "config": config, "alerts": alerts}
     return render(request, "chat/room.html", context)
 
 

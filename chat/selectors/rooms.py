@@ -57,7 +57,7 @@ async def rooms_of_user(*, user: AbstractBaseUser) -> list[Room]:
     """The user's rooms, each annotated with `unread` (others' messages after the marker)."""
     last_read = ReadMarker.objects.filter(room=OuterRef("pk"), user=user).values("last_read_id")
     queryset = (
-        Room.objects.filter(users=user)
+        Room.objects.filter(users=user, kind=Room.KIND_ROOM)  # direct rooms: the sidebar's
         .annotate(last_read=Coalesce(Subquery(last_read[:1]), 0))
         .annotate(
             unread=Count(

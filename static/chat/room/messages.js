@@ -1,6 +1,6 @@
 // The message log: confirmed messages in id order, each shown once (a reconnect replays what
 // was already shown), older history paged in over the socket as the reader scrolls up.
-import { el } from "./dom.js";
+import { el, personName } from "./dom.js";
 
 function formatTime(iso) {
   const when = new Date(iso);
@@ -10,7 +10,7 @@ function formatTime(iso) {
 function messageElement(msg) {
   const row = el("div", "msg");
   row.dataset.id = String(msg.id);
-  row.append(el("span", "author", msg.username), el("span", "body", msg.body));
+  row.append(personName(el("span", "author", msg.username), msg.username), el("span", "body", msg.body));
   row.append(el("span", "time", formatTime(msg.created)));
   return row;
 }
