@@ -23,6 +23,7 @@ from chat.services.membership import (
     user_sockets_leave_room,
 )
 from chat.services.messages import message_create, message_delete
+from chat.services.room_events import room_updated_broadcast
 from chat.services.validation import clean_body
 
 
@@ -63,9 +64,14 @@ class RoomAdmin(admin.ModelAdmin):
         return room.message_total
 
     def save_related(self, request, form, formsets, change) -> None:
-        before = set(form.instance.users.values_list("pk", flat=True)) if change else set()
+        before = self._roles(form.instance) if change else {}
         super().save_related(request, form, formsets, change)
-        after = set(form.instance.users.values_list("pk", flat=True))
+        roles = self._roles(form.instance)
+        if change and roles != before:
+            # Open room pages and sidebars show the room's roles and member count.
+            updated = async_to_sync(room_updated_broadcast)
+            transaction.on_commit(partial(updated, room=form.instance))
+        before, after = set(before), set(roles)
         room_id = form.instance.pk
         # After the admin's transaction commits, so that a socket reconnecting at once (or a
         # room list recounting) sees the new membership.
@@ -78,6 +84,10 @@ class RoomAdmin(admin.ModelAdmin):
             # unread count on open room lists.
             join = async_to_sync(user_sockets_join_room)
             transaction.on_commit(partial(join, user_id=user_id, room_id=room_id))
+
+    @staticmethod
+    def _roles(room: Room) -> dict[int, str]:
+        return dict(Membership.objects.filter(room=room).values_list("user_id", "role"))
 
 
 class RoomPostAdminForm(forms.ModelForm):

@@ -3,12 +3,15 @@
 `room_updated` to the room's sockets and its members' lists."""
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.test import AsyncClient
 
 from chat.models import Membership
 from chat.services.direct_rooms import direct_room_open
 from chat.services.membership import member_add, member_remove, member_set_role
 from chat.services.rooms import room_create, room_update
-from tests.conftest import close_code, make_room, make_user
+from tests.conftest import admin_room_form, close_code, make_room, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,3 +98,19 @@ async def test_a_new_direct_room_appears_for_every_member_named_by_the_others(op
     assert (bob_sees["kind"], bob_sees["name"]) == ("direct", "alice, carol")
     assert carol_sees["name"] == "alice, bob"
     assert not await Membership.objects.filter(room=room, role="owner").aexists()
+
+
+async def test_a_role_set_in_the_admin_reaches_the_members_room_page(open_room_socket):
+    operator = await sync_to_async(get_user_model().objects.create_superuser)(
+        "root", password="root-pass-for-tests-1"
+    )
+    alice = await make_user("alice")
+    room = await make_room("ops", [alice])
+    socket, _, _ = await open_room_socket(alice, room)
+    client = AsyncClient()
+    await client.aforce_login(operator)
+    response = await client.post(
+        f"/admin/chat/room/{room.pk}/change/", await admin_room_form(room, {alice.pk: "owner"})
+    )
+    assert response.status_code == 302, response.content[:800]
+    assert (await socket.recv_type("room_updated"))["room"]["role"] == "owner"
