@@ -11,7 +11,13 @@ export async function api(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    // Offline or the server is away: the caller shows it; the socket's reconnect reloads.
+    return { ok: false, status: 0, body: { detail: "The service cannot be reached; retrying." } };
+  }
   let data = {};
   try { data = await response.json(); } catch (e) { /* an empty or non-JSON answer */ }
   return { ok: response.ok, status: response.status, body: data };
