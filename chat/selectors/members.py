@@ -22,6 +22,13 @@ async def membership_role(room_id: int, user_id: int) -> str | None:
     return await rows.afirst()
 
 
+def moderates_room(room_id: int, user_id: int) -> bool:
+    """Whether the user is an owner or moderator of the room (sync: the message writes that
+    ask it run in a thread, inside their transaction)."""
+    roles = (Membership.OWNER, Membership.MODERATOR)
+    return Membership.objects.filter(room_id=room_id, user_id=user_id, role__in=roles).exists()
+
+
 async def room_members(*, room_id: int) -> list[dict[str, str]]:
     """`[{"username", "role"}]` sorted by username."""
     rows = (

@@ -380,3 +380,25 @@ async def test_user_search_by_prefix():
     client = await logged_in(alice)
     assert (await client.get("/api/users/?q=AL")).json() == {"users": ["albert", "alfred", "alice"]}
     assert (await client.get("/api/users/?q=")).status_code == 400
+
+
+async def test_moderators_and_owners_delete_any_message_of_their_room_members_do_not():
+    alice, mod, bob = await make_user("alice"), await make_user("mod"), await make_user("bob")
+    room = await owned_room(alice)
+    await with_role(room, mod, "moderator")
+    await with_role(room, bob, "member")
+    posted = [
+        await send(await logged_in(bob), "post", f"/api/rooms/{room.pk}/messages/", {"body": b})
+        for b in ("one", "two")
+    ]
+    first, second = (response.json()["id"] for response in posted)
+    carol = await make_user("carol")
+    await with_role(room, carol, "member")
+    member = await send(await logged_in(carol), "delete", f"/api/rooms/{room.pk}/messages/{first}/")
+    assert member.status_code == 403
+    moderator = await send(
+        await logged_in(mod), "delete", f"/api/rooms/{room.pk}/messages/{first}/"
+    )
+    assert moderator.status_code == 200 and moderator.json()["deleted"] is True
+    owner = await send(await logged_in(alice), "delete", f"/api/rooms/{room.pk}/messages/{second}/")
+    assert owner.status_code == 200
