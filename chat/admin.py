@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from chat import tokens
-from chat.models import ApiToken, Message, MessageEdit, Room
+from chat.models import ApiToken, Membership, Message, MessageEdit, Room
 from chat.services.errors import ServiceError
 from chat.services.membership import (
     user_sockets_close,
@@ -23,15 +23,27 @@ from chat.services.membership import (
     user_sockets_leave_room,
 )
 from chat.services.messages import message_create, message_delete
+from chat.services.room_events import room_updated_broadcast
 from chat.services.validation import clean_body
+
+
+class MembershipInline(admin.TabularInline):
+    """The room's members and their roles: a row added here is a `member` unless its role is
+    set; a room made here may have no owner until one is set."""
+
+    model = Membership
+    extra = 1
+    raw_id_fields = ["user"]
+    fields = ["user", "role"]
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_public", "member_count", "message_count", "created"]
-    list_filter = ["is_public"]
+    list_display = ["name", "kind", "is_public", "member_count", "message_count", "created"]
+    list_filter = ["is_public", "kind"]
     search_fields = ["name", "users__username"]
-    filter_horizontal = ["users"]
+    readonly_fields = ["kind"]
+    inlines = [MembershipInline]
 
     def get_queryset(self, request):
         return (
@@ -52,9 +64,14 @@ class RoomAdmin(admin.ModelAdmin):
         return room.message_total
 
     def save_related(self, request, form, formsets, change) -> None:
-        before = set(form.instance.users.values_list("pk", flat=True)) if change else set()
+        before = self._roles(form.instance) if change else {}
         super().save_related(request, form, formsets, change)
-        after = set(form.instance.users.values_list("pk", flat=True))
+        roles = self._roles(form.instance)
+        if change and roles != before:
+            # Open room pages and sidebars show the room's roles and member count.
+            updated = async_to_sync(room_updated_broadcast)
+            transaction.on_commit(partial(updated, room=form.instance))
+        before, after = set(before), set(roles)
         room_id = form.instance.pk
         # After the admin's transaction commits, so that a socket reconnecting at once (or a
         # room list recounting) sees the new membership.
@@ -67,6 +84,10 @@ class RoomAdmin(admin.ModelAdmin):
             # unread count on open room lists.
             join = async_to_sync(user_sockets_join_room)
             transaction.on_commit(partial(join, user_id=user_id, room_id=room_id))
+
+    @staticmethod
+    def _roles(room: Room) -> dict[int, str]:
+        return dict(Membership.objects.filter(room=room).values_list("user_id", "role"))
 
 
 class RoomPostAdminForm(forms.ModelForm):

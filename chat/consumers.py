@@ -17,7 +17,8 @@ from chat import ratelimit
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
 from chat.selectors.messages import MessagePage, messages_before, opening_history
 from chat.selectors.read_state import UnreadState, unread_states
-from chat.selectors.rooms import room_access, room_ids_of_user
+from chat.selectors.rooms import room_access, room_ids_of_user, room_object
+from chat.selectors.sidebar import active_count, mention_counts
 from chat.serializers import dumps, message_to_dict
 from chat.services.errors import ConflictError, ServiceError
 from chat.services.messages import message_create, message_delete, message_edit
@@ -350,11 +351,20 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
         if event["room_id"] == self.room_id:
             await self.close_with(CLOSE_NOT_MEMBER)
 
+    async def chat_room_updated(self, event: dict) -> None:
+        await self.send_json({"type": "room_updated", "room": room_as_seen(event, self.user.pk)})
+
+
+def room_as_seen(event: dict, user_id: int) -> dict[str, Any]:
+    """A `room_updated` event's room object with this user's own role filled in."""
+    return {**event["room"], "role": event["roles"].get(str(user_id), "member")}
+
 
 class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
-    """`/ws/rooms/`: the unread count of each of the user's rooms, live, for the `/` page
-    (docs/live-state.md). It hears where new messages are, never what they say, and only
-    for rooms the user belongs to; it takes no frames from the client."""
+    """`/ws/rooms/`: each of the user's rooms with its unread and mention counts and how many
+    people are in it, live, for the sidebar of every page (docs/live-state.md); rooms joined
+    and left. It hears where new messages are, never what they say, and only for rooms the
+    user belongs to; it takes no frames from the client."""
 
     listening = False  # in its groups (disconnect leaves them)
     taking_frames = False
@@ -362,6 +372,10 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.counts: dict[int, UnreadState] = {}
+        self.mentions: dict[int, int] = {}
+        # Per room: the newest presence version heard and the count it gave; broadcasts from
+        # several processes may arrive out of order, and the newest one wins.
+        self.active: dict[int, tuple[int, int]] = {}
         self.subscribed: set[int] = set()  # rooms whose activity group this socket is in
         self.bad_frames = 0
         await self.accept()
@@ -383,7 +397,8 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
             await self._subscribe(room_id)
         for state in await unread_states(user_id=self.user.pk):
             self.counts[state.room_id] = state
-        rooms = [{"room_id": s.room_id, "unread": s.unread} for s in self.counts.values()]
+        self.mentions = await mention_counts(user_id=self.user.pk, room_ids=list(self.counts))
+        rooms = [await self._room_counts(state) for state in self.counts.values()]
         await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
         self.taking_frames = True
 
@@ -427,8 +442,23 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
         self.taking_frames = False
         await self.close(code)
 
+    async def _room_counts(self, state: UnreadState) -> dict[str, int]:
+        active = await active_count(room_id=state.room_id)
+        self.active.setdefault(state.room_id, (-1, active))
+        return {
+            "room_id": state.room_id,
+            "unread": state.unread,
+            "mentions": self.mentions.get(state.room_id, 0),
+            "active": active,
+        }
+
     async def _send_count(self, state: UnreadState) -> None:
-        frame = {"type": "unread", "room_id": state.room_id, "unread": state.unread}
+        frame = {
+            "type": "unread",
+            "room_id": state.room_id,
+            "unread": state.unread,
+            "mentions": self.mentions.get(state.room_id, 0),
+        }
         await self.send(text_data=dumps(frame))
 
     async def _recount(self, room_id: int) -> None:
@@ -459,12 +489,43 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
 
     async def rooms_joined(self, event: dict) -> None:
         # Subscribing twice is harmless; missing a room joined while this socket opened is not.
-        await self._subscribe(event["room_id"])
-        await self._recount(event["room_id"])
+        room_id = event["room_id"]
+        await self._subscribe(room_id)
+        if room_id in self.counts:
+            await self._recount(room_id)
+            return
+        room = await room_object(room_id=room_id, user_id=self.user.pk)
+        states = await unread_states(user_id=self.user.pk, room_id=room_id)
+        if room is None or not states:  # left again meanwhile
+            await self._unsubscribe(room_id)
+            return
+        self.counts[room_id] = states[0]
+        self.mentions.update(await mention_counts(user_id=self.user.pk, room_ids=[room_id]))
+        room.update(await self._room_counts(states[0]))
+        del room["room_id"]
+        await self.send(text_data=dumps({"type": "room_joined", "room": room}))
+
+    async def rooms_updated(self, event: dict) -> None:
+        if event["room"]["id"] in self.counts:
+            frame = {"type": "room_updated", "room": room_as_seen(event, self.user.pk)}
+            await self.send(text_data=dumps(frame))
+
+    async def rooms_active(self, event: dict) -> None:
+        room_id = event["room_id"]
+        if room_id not in self.counts:
+            return
+        version, count = self.active.get(room_id, (-1, -1))
+        if event["version"] < version:
+            return  # an older broadcast than one already heard
+        self.active[room_id] = (event["version"], event["count"])
+        if event["count"] != count:
+            frame = {"type": "active", "room_id": room_id, "count": event["count"]}
+            await self.send(text_data=dumps(frame))
 
     async def user_removed(self, event: dict) -> None:
         room_id = event["room_id"]
         await self._unsubscribe(room_id)
+        self.active.pop(room_id, None)
         if self.counts.pop(room_id, None) is not None:
             await self.send(text_data=dumps({"type": "room_left", "room_id": room_id}))
 

@@ -136,3 +136,11 @@ async def allow_request(*, user_id: int) -> bool:
     included), HTTP reads, joining and leaving (20/s sustained, bursts of 100). Bad frames
     count too: answering garbage is work."""
     return await buckets().take(*_request_limit(user_id))
+
+
+async def allow_room_create(*, user_id: int) -> bool:
+    """Whether this user may create one more room or direct room now: a new row each, so a
+    script must not mint them without bound (one per 10 s sustained, bursts of 10)."""
+    rate = getattr(settings, "CHAT_ROOM_CREATE_RATE_PER_SECOND", 0.1)
+    burst = getattr(settings, "CHAT_ROOM_CREATE_BURST", 10)
+    return await buckets().take(f"room:{user_id}", rate, burst)

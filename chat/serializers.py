@@ -52,3 +52,19 @@ def message_to_dict(message: Message) -> dict[str, Any]:
 def dumps(data: Any) -> str:
     """Compact JSON, encoded once per broadcast rather than once per member."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def room_to_dict(
+    room: Any, *, role: str | None, members: int, name: str | None = None
+) -> dict[str, Any]:
+    """The contract's room object as one user sees it: their `role`, and for a direct room
+    the `name` shown (the other members' usernames)."""
+    return {
+        "id": room.pk,
+        "name": room.name if name is None else name,
+        "topic": room.topic,
+        "kind": room.kind,
+        "is_public": room.is_public,
+        "role": role,
+        "members": members,
+    }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, views
+from chat import api, api_rooms, views
 
 app_name = "chat"
 
@@ -20,4 +20,15 @@ urlpatterns = [
         api.message_reaction,
         name="api_message_reaction",
     ),
+    path("dm/<str:username>/", views.direct_room, name="direct_room"),
+    path("api/rooms/", api_rooms.room_list, name="api_rooms"),
+    path("api/rooms/<int:room_id>/", api_rooms.room_detail, name="api_room"),
+    path("api/rooms/<int:room_id>/members/", api_rooms.room_member_list, name="api_members"),
+    path(
+        "api/rooms/<int:room_id>/members/<str:username>/",
+        api_rooms.room_member,
+        name="api_member",
+    ),
+    path("api/dms/", api_rooms.direct_room_create, name="api_dms"),
+    path("api/users/", api_rooms.user_search, name="api_users"),
 ]

@@ -10,8 +10,13 @@ from django.views.decorators.http import require_POST
 from alert import selectors as alert_selectors
 from chat import ratelimit
 from chat.models import Room
-from chat.selectors.rooms import public_rooms_to_join, room_get, room_is_member, rooms_of_user
-from chat.services import membership
+from chat.selectors.rooms import (
+    public_rooms_to_join,
+    room_get,
+    room_object,
+    rooms_of_user,
+)
+from chat.services import direct_rooms, membership
 from chat.services.errors import ServiceError
 
 
@@ -36,7 +41,8 @@ async def index(request: HttpRequest) -> HttpResponse:
 async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     user = await request.auser()
     room = await room_or_404(room_id)
-    if not await room_is_member(room_id=room.pk, user_id=user.pk):
+    shown = await room_object(room_id=room.pk, user_id=user.pk)  # as this user sees it
+    if shown is None:
         raise PermissionDenied("You are not a member of this room")
     alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
     config = {
@@ -46,8 +52,9 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
         # What the page needs to offer only the message actions the server would allow.
         "isStaff": bool(user.is_staff),
         "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
+        "room": shown,
     }
-    context = {"room": room, "config": config, "alerts": alerts}
+    context = {"room": room, "shown": shown, "config": config, "alerts": alerts}
     return render(request, "chat/room.html", context)
 
 
@@ -77,5 +84,22 @@ async def room_leave(request: HttpRequest, room_id: int) -> HttpResponse:
     if refused := await too_many_requests(request):
         return refused
     room = await room_or_404(room_id)
-    await membership.room_leave(room=room, user=await request.auser())
+    try:
+        await membership.room_leave(room=room, user=await request.auser())
+    except ServiceError as error:  # the last owner, or a direct room
+        raise PermissionDenied(error.detail) from error
     return redirect("chat:index")
+
+
+@login_required
+async def direct_room(request: HttpRequest, username: str) -> HttpResponse:
+    """`/dm/<username>/`: the direct room with that user, made on first visit."""
+    try:
+        room, _ = await direct_rooms.direct_room_open(
+            creator=await request.auser(), usernames=[username]
+        )
+    except ServiceError as error:
+        if error.code == "rate_limited":
+            return HttpResponse(error.detail, status=429, content_type="text/plain")
+        raise Http404(error.detail) from error
+    return redirect("chat:room", room_id=room.pk)

@@ -297,6 +297,9 @@ CHAT_RATE_BURST = env_int("CHAT_RATE_BURST", 20)
 # message shown) and for catching up over HTTP (pages of 100), not for a flood.
 CHAT_REQUEST_RATE_PER_SECOND = float(os.environ.get("CHAT_REQUEST_RATE_PER_SECOND", "20"))
 CHAT_REQUEST_BURST = env_int("CHAT_REQUEST_BURST", 100)
+# Creating rooms and direct rooms: each makes rows, so it has a budget of its own per user.
+CHAT_ROOM_CREATE_RATE_PER_SECOND = float(os.environ.get("CHAT_ROOM_CREATE_RATE_PER_SECOND", "0.1"))
+CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 10)
 # Rejected frames in a row (while limited) before the socket is closed with 4429.
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
 # Open sockets per user across tabs and processes; the next one is closed with 4409.

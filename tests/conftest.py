@@ -141,3 +141,44 @@ async def open_room_socket() -> AsyncIterator[Callable[..., Any]]:
     for socket in opened:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await socket.close()  # may be closed by the server or the test already
+
+
+@sync_to_async
+def admin_room_form(room: Room, members: dict[int, str]) -> dict:
+    """The admin's room change form as a browser posts it, with the member inline set to
+    `members` (user id -> role): rows of others are deleted, new users are added."""
+    from chat.models import Membership
+
+    prefix = "membership_set"
+    rows = list(Membership.objects.filter(room=room).order_by("pk"))
+    form = {
+        "name": room.name,
+        "topic": room.topic,
+        "is_public": "on" if room.is_public else "",
+        "created_0": "2026-01-01",
+        "created_1": "00:00:00",
+        "_save": "Save",
+        f"{prefix}-INITIAL_FORMS": str(len(rows)),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    existing = {row.user_id for row in rows}
+    new = [user_id for user_id in members if user_id not in existing]
+    for index, row in enumerate(rows):
+        form |= {
+            f"{prefix}-{index}-id": str(row.pk),
+            f"{prefix}-{index}-room": str(room.pk),
+            f"{prefix}-{index}-user": str(row.user_id),
+            f"{prefix}-{index}-role": members.get(row.user_id, row.role),
+        }
+        if row.user_id not in members:
+            form[f"{prefix}-{index}-DELETE"] = "on"
+    for index, user_id in enumerate(new, start=len(rows)):
+        form |= {
+            f"{prefix}-{index}-id": "",
+            f"{prefix}-{index}-room": str(room.pk),
+            f"{prefix}-{index}-user": str(user_id),
+            f"{prefix}-{index}-role": members[user_id],
+        }
+    form[f"{prefix}-TOTAL_FORMS"] = str(len(rows) + len(new))
+    return form

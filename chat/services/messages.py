@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from chat import rendering
 from chat.groups import room_activity_group, room_group
 from chat.models import Message, MessageEdit, Room
-from chat.selectors.members import member_usernames
+from chat.selectors.members import member_usernames, moderates_room
 from chat.serializers import dumps, message_to_dict
 from chat.services.broadcast import group_send
 from chat.services.errors import ConflictError, ServiceError
@@ -299,9 +299,11 @@ def message_for_change(room_id: int, message_id: int) -> Message:
 
 
 def can_delete(user: AbstractBaseUser, message: Message) -> bool:
-    """Who may delete a message: its author and staff. Room moderators and owners join them
-    with room roles; this is the one place that decides."""
-    return bool(user.is_staff) or message.author_id == user.pk
+    """Who may delete a message: its author, staff, and the room's moderators and owners;
+    this is the one place that decides."""
+    if user.is_staff or message.author_id == user.pk:
+        return True
+    return moderates_room(message.room_id, user.pk)
 
 
 def _check_editable(user: AbstractBaseUser, message: Message, version: int | None) -> None:

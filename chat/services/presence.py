@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.groups import room_group
+from chat.groups import room_activity_group, room_group
 from chat.serializers import dumps
 from chat.services.broadcast import group_send
 from chat.services.presence_store import MemoryStore, RedisStore, entry_of, usernames_of
@@ -150,6 +150,10 @@ async def presence_broadcast(*, room_id: int) -> None:
     frame = presence_frame(room_id=room_id, usernames=snapshot.usernames)
     event = {"type": "chat.presence", "version": snapshot.version, "text": dumps(frame)}
     await group_send(room_group(room_id), event)
+    # The members' sidebars show how many are here; this broadcast is already coalesced to at
+    # most one a second per room, which is what the room list socket promises for `active`.
+    count = {"room_id": room_id, "count": len(snapshot.usernames), "version": snapshot.version}
+    await group_send(room_activity_group(room_id), {"type": "rooms.active", **count})
 
 
 async def users_present_count() -> int:

@@ -1,8 +1,6 @@
-// The room list's live unread counts (docs/live-state.md): `/ws/rooms/` sends the count of
-// each of the user's rooms on open and again whenever it changes. A native ES module, no
-// build step.
-import { LiveSocket } from "../js/livesocket.js";
-
+// The `/` page's live unread counts (docs/live-state.md): the sidebar's `/ws/rooms/` socket
+// (static/chat/sidebar.js) is the page's only room list socket; this module hears its frames
+// as `rooms:frame` events. A native ES module, no build step.
 function row(roomId) {
   return document.querySelector('#my-rooms li[data-room-id="' + Number(roomId) + '"]');
 }
@@ -22,13 +20,8 @@ const handlers = {
   room_left: (frame) => { const item = row(frame.room_id); if (item) item.remove(); },
 };
 
-// Reconnects with backoff, reloads on 4401 (static/js/livesocket.js); the `rooms` frame on
-// each open puts every count right.
-const live = LiveSocket({
-  path: () => "/ws/rooms/",
-  frame: (frame) => {
-    const handler = handlers[frame.type];
-    if (handler) handler(frame);
-  },
+window.addEventListener("rooms:frame", (event) => {
+  const handler = handlers[event.detail.type];
+  if (handler) handler(event.detail);
 });
-window.roomList = { get socket() { return live.socket; } };
+window.roomList = { get socket() { return window.sidebar && window.sidebar.socket; } };

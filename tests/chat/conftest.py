@@ -1,5 +1,7 @@
 """Fixtures shared by the chat tests."""
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -8,6 +10,7 @@ from django.conf import settings
 
 from mychannels.runtime.layers import PubSubChannelLayer
 from mychannels.settings import redis_pubsub_channel_layer
+from tests.conftest import Socket, communicator, session_cookie
 from tests.services import ensure_redis
 
 
@@ -23,3 +26,24 @@ async def pubsub_layer() -> AsyncIterator[PubSubChannelLayer]:
         yield layer
     finally:
         await layer.flush()  # unsubscribes and closes its connections; pub/sub keeps no keys
+
+
+@pytest.fixture
+async def open_room_list():
+    """open(user or cookie=...) -> (Socket, the opening `rooms` frame) for `/ws/rooms/`."""
+    opened: list[Socket] = []
+
+    async def open_list(user=None, cookie: str | None = None):
+        comm = communicator("/ws/rooms/", cookie or await session_cookie(user))
+        connected, code = await comm.connect(timeout=5)
+        assert connected, code
+        socket = Socket(comm)
+        opened.append(socket)
+        opening = await socket.recv()
+        assert opening["type"] == "rooms", opening
+        return socket, opening
+
+    yield open_list
+    for socket in opened:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await socket.close()

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
 from chat.models import Message
-from tests.conftest import close_code, make_room, make_user
+from tests.conftest import admin_room_form, close_code, make_room, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,13 +57,7 @@ async def test_removing_a_member_in_the_admin_closes_their_socket(open_room_sock
     client = await operator_client()
     response = await client.post(
         f"/admin/chat/room/{room.pk}/change/",
-        {
-            "name": room.name,
-            "users": [alice.pk],
-            "is_public": "",
-            "created_0": "2026-01-01",
-            "created_1": "00:00:00",
-        },
+        await admin_room_form(room, {alice.pk: "member"}),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert await close_code(socket) == 4403

@@ -3,7 +3,6 @@ list's live unread counts (`/ws/rooms/`), and sockets closed by logout, password
 removal from a room (over real HTTP requests to allauth and the admin)."""
 
 import asyncio
-import contextlib
 import json
 
 import pytest
@@ -18,30 +17,17 @@ from chat.models import Message, ReadMarker
 from chat.services.membership import room_join, room_leave
 from chat.services.messages import message_create
 from chat.services.presence import presence_frame, tracker
-from tests.conftest import Socket, close_code, communicator, make_room, make_user, session_cookie
+from tests.conftest import (
+    Socket,
+    admin_room_form,
+    close_code,
+    communicator,
+    make_room,
+    make_user,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def open_room_list():
-    """open(user or cookie=...) -> (Socket, the opening `rooms` frame) for `/ws/rooms/`."""
-    opened: list[Socket] = []
-
-    async def open_list(user=None, cookie: str | None = None):
-        comm = communicator("/ws/rooms/", cookie or await session_cookie(user))
-        connected, code = await comm.connect(timeout=5)
-        assert connected, code
-        socket = Socket(comm)
-        opened.append(socket)
-        opening = await socket.recv()
-        assert opening["type"] == "rooms", opening
-        return socket, opening
-
-    yield open_list
-    for socket in opened:
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await socket.close()
 
 
 async def frames_within(socket: Socket, seconds: float) -> list[dict]:
@@ -60,17 +46,6 @@ async def presence_until(socket: Socket, users: list[str]) -> dict:
         frame = await socket.recv_type("presence", timeout=5)
         if frame["users"] == users:
             return frame
-
-
-def room_form(name: str, member_ids: list[int]) -> dict:
-    """The admin's room change form as a browser posts it."""
-    return {
-        "name": name,
-        "users": member_ids,
-        "created_0": "2026-01-01",
-        "created_1": "00:00:00",
-        "_save": "Save",
-    }
 
 
 def counts(frame: dict) -> dict[int, int]:
@@ -246,7 +221,7 @@ async def test_room_list_counts_live_and_resets_on_read(open_room_list, open_roo
     for i in range(1, 4):
         await bob_socket.send({"type": "message", "body": f"hi {i}"})
         frame = await room_list.recv_type("unread")
-        assert frame == {"type": "unread", "room_id": general.pk, "unread": i}
+        assert frame == {"type": "unread", "room_id": general.pk, "unread": i, "mentions": 0}
     # Alice's own message does not count.
     await alice_tab.send({"type": "message", "body": "mine"})
     last = await alice_tab.recv_type("message", timeout=5)
@@ -259,6 +234,7 @@ async def test_room_list_counts_live_and_resets_on_read(open_room_list, open_roo
         "type": "unread",
         "room_id": general.pk,
         "unread": 0,
+        "mentions": 0,
     }
 
 
@@ -293,7 +269,10 @@ async def test_room_list_leaks_nothing_of_rooms_the_user_is_not_in(
     await bob_secret.recv_type("message")
     await bob_general.send({"type": "message", "body": "hello"})
     frames = await frames_within(room_list, 0.5)
-    assert frames == [{"type": "unread", "room_id": general.pk, "unread": 1}]
+    counted = [frame for frame in frames if frame["type"] == "unread"]
+    assert counted == [{"type": "unread", "room_id": general.pk, "unread": 1, "mentions": 0}]
+    # Bob is in both rooms now; only the one alice belongs to is told how many are there.
+    assert {frame["room_id"] for frame in frames} == {general.pk}
     assert "launch" not in json.dumps(frames)
 
 
@@ -307,9 +286,11 @@ async def test_room_list_stops_counting_a_room_the_user_leaves(open_room_list, o
     await bob_socket.send({"type": "message", "body": "alice is gone"})
     await bob_socket.recv_type("message")
     assert await frames_within(room_list, 0.5) == []
-    # Joining again counts the room again, live.
+    # Joining again shows and counts the room again, live.
     await room_join(room=general, user=alice)
-    assert await room_list.recv() == {"type": "unread", "room_id": general.pk, "unread": 1}
+    joined = await room_list.recv_type("room_joined")
+    assert joined["room"]["id"] == general.pk
+    assert (joined["room"]["unread"], joined["room"]["role"]) == (1, "member")
     await bob_socket.send({"type": "message", "body": "welcome back"})
     assert (await room_list.recv_type("unread"))["unread"] == 2
 
@@ -454,7 +435,7 @@ async def test_removing_a_member_in_the_admin_closes_their_sockets_in_that_room_
     client, _ = await logged_in_client(admin)
     response = await client.post(
         f"/admin/chat/room/{general.pk}/change/",
-        room_form("general", [alice.pk]),
+        await admin_room_form(general, {alice.pk: "member"}),
     )
     assert response.status_code == 302, response.content[:800]
     assert await general.users.filter(pk=bob.pk).aexists() is False
@@ -480,11 +461,9 @@ async def test_adding_a_member_in_the_admin_starts_their_room_list_counting(open
     client, _ = await logged_in_client(admin)
     response = await client.post(
         f"/admin/chat/room/{general.pk}/change/",
-        room_form("general", [alice.pk, bob.pk]),
+        await admin_room_form(general, {alice.pk: "member", bob.pk: "member"}),
     )
     assert response.status_code == 302, response.content[:800]
-    assert await bob_list.recv_type("unread") == {
-        "type": "unread",
-        "room_id": general.pk,
-        "unread": 1,
-    }
+    joined = await bob_list.recv_type("room_joined")
+    assert (joined["room"]["id"], joined["room"]["unread"]) == (general.pk, 1)
+    assert (joined["room"]["role"], joined["room"]["active"]) == ("member", 0)

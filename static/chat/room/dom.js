@@ -6,3 +6,10 @@ export function el(tag, className, text) {
   if (text !== undefined) node.textContent = text;
   return node;
 }
+
+// A person's name that starts a direct conversation with them when clicked (sidebar.js).
+export function personName(node, username) {
+  node.dataset.dmUsername = username;
+  node.title = "Message " + username;
+  return node;
+}

@@ -1,7 +1,7 @@
 // One message row: author, time, "(edited)", the quoted reply, the body, reactions and the
 // action buttons. `html` is sanitized on the server (chat/rendering.py) and is the only
 // string that goes in as markup; every other user string goes in with textContent.
-import { el } from "./dom.js";
+import { el, personName } from "./dom.js";
 import { renderReactions } from "./reactions.js";
 
 export const TOMBSTONE_TEXT = "message deleted";
@@ -92,7 +92,7 @@ export function updateRow(row, msg, viewer) {
   row.classList.toggle("deleted", msg.deleted);
   row.classList.toggle("mine", msg.username === viewer.username);
   const head = el("div", "msg-head");
-  head.append(el("span", "author", msg.username), el("span", "time", formatTime(msg.created)));
+  head.append(personName(el("span", "author", msg.username), msg.username), el("span", "time", formatTime(msg.created)));
   if (msg.edited && !msg.deleted) head.append(editedMarker(msg));
   const body = el("div", "body");
   fillBody(body, msg);

@@ -1,5 +1,5 @@
 // Who is in the room now, and the "… is typing" line under the log.
-import { el } from "./dom.js";
+import { el, personName } from "./dom.js";
 
 const TYPING_SHOWN_MS = 4000; // a typist is forgotten this long after their last frame
 
@@ -13,7 +13,7 @@ export function createPresence({ list, count, typingLine }) {
 
   return {
     show(frame) {
-      list.replaceChildren(...frame.users.map((name) => el("li", "", name)));
+      list.replaceChildren(...frame.users.map((name) => personName(el("li", "", name), name)));
       count.textContent = "(" + frame.count + ")";
     },
     typing(name) {

@@ -1,0 +1,116 @@
+"""`/ws/rooms/` as the contract specifies it: counts with mentions and active on open,
+`active` live, `room_joined` and `room_left` as members are added and removed, and
+`room_updated` to the room's sockets and its members' lists."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.test import AsyncClient
+
+from chat.models import Membership
+from chat.services.direct_rooms import direct_room_open
+from chat.services.membership import member_add, member_remove, member_set_role
+from chat.services.rooms import room_create, room_update
+from tests.conftest import admin_room_form, close_code, make_room, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_opening_frame_has_unread_mentions_and_active(open_room_list, open_room_socket):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    general = await make_room("general", [alice, bob])
+    await open_room_socket(bob, general)
+    _, opening = await open_room_list(alice)
+    assert opening == {
+        "type": "rooms",
+        "rooms": [{"room_id": general.pk, "unread": 0, "mentions": 0, "active": 1}],
+    }
+
+
+async def test_active_follows_people_entering_and_leaving(open_room_list, open_room_socket):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    general = await make_room("general", [alice, bob])
+    room_list, _ = await open_room_list(alice)
+    bob_socket, _, _ = await open_room_socket(bob, general)
+    assert await room_list.recv_type("active") == {
+        "type": "active",
+        "room_id": general.pk,
+        "count": 1,
+    }
+    await bob_socket.close()
+    frame = await room_list.recv_type("active", timeout=4)
+    assert frame["count"] == 0
+
+
+async def test_added_member_hears_room_joined_and_removed_one_room_left(
+    open_room_list, open_room_socket
+):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await room_create(creator=alice, name="Team", topic="plans")
+    bob_list, opening = await open_room_list(bob)
+    assert opening["rooms"] == []
+    await member_add(room=room, actor=alice, username="bob")
+    joined = await bob_list.recv_type("room_joined")
+    assert joined["room"] == {
+        "id": room.pk,
+        "name": "Team",
+        "topic": "plans",
+        "kind": "room",
+        "is_public": False,
+        "role": "member",
+        "members": 2,
+        "unread": 0,
+        "mentions": 0,
+        "active": 0,
+    }
+    bob_socket, _, _ = await open_room_socket(bob, room)
+    await member_remove(room=room, actor=alice, username="bob")
+    assert await close_code(bob_socket) == 4403
+    assert await bob_list.recv_type("room_left") == {"type": "room_left", "room_id": room.pk}
+
+
+async def test_room_updated_reaches_sockets_and_lists_with_each_users_role(
+    open_room_list, open_room_socket
+):
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await room_create(creator=alice, name="Team")
+    await member_add(room=room, actor=alice, username="bob")
+    bob_socket, _, _ = await open_room_socket(bob, room)
+    alice_list, _ = await open_room_list(alice)
+    await room_update(room=room, actor=alice, changes={"name": "Crew", "topic": "ship it"})
+    updated = await bob_socket.recv_type("room_updated")
+    assert updated["room"]["name"] == "Crew" and updated["room"]["topic"] == "ship it"
+    assert updated["room"]["role"] == "member"
+    listed = await alice_list.recv_type("room_updated")
+    assert listed["room"]["role"] == "owner" and listed["room"]["members"] == 2
+    await member_set_role(room=room, actor=alice, username="bob", role="moderator")
+    assert (await bob_socket.recv_type("room_updated"))["room"]["role"] == "moderator"
+
+
+async def test_a_new_direct_room_appears_for_every_member_named_by_the_others(open_room_list):
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    bob_list, _ = await open_room_list(bob)
+    carol_list, _ = await open_room_list(carol)
+    room, created = await direct_room_open(creator=alice, usernames=["bob", "carol"])
+    assert created
+    bob_sees = (await bob_list.recv_type("room_joined"))["room"]
+    carol_sees = (await carol_list.recv_type("room_joined"))["room"]
+    assert (bob_sees["kind"], bob_sees["name"]) == ("direct", "alice, carol")
+    assert carol_sees["name"] == "alice, bob"
+    assert not await Membership.objects.filter(room=room, role="owner").aexists()
+
+
+async def test_a_role_set_in_the_admin_reaches_the_members_room_page(open_room_socket):
+    operator = await sync_to_async(get_user_model().objects.create_superuser)(
+        "root", password="root-pass-for-tests-1"
+    )
+    alice = await make_user("alice")
+    room = await make_room("ops", [alice])
+    socket, _, _ = await open_room_socket(alice, room)
+    client = AsyncClient()
+    await client.aforce_login(operator)
+    response = await client.post(
+        f"/admin/chat/room/{room.pk}/change/", await admin_room_form(room, {alice.pk: "owner"})
+    )
+    assert response.status_code == 302, response.content[:800]
+    assert (await socket.recv_type("room_updated"))["room"]["role"] == "owner"
