@@ -1,8 +1,9 @@
 """The chat app's models, one entity per module; Django finds them here."""
 
 from chat.models.api_token import ApiToken
+from chat.models.attachment import Attachment
 from chat.models.message import Message, MessageEdit, Reaction
 from chat.models.read_marker import ReadMarker
 from chat.models.room import Room
 
-__all__ = ["ApiToken", "Message", "MessageEdit", "Reaction", "ReadMarker", "Room"]
+__all__ = ["ApiToken", "Attachment", "Message", "MessageEdit", "Reaction", "ReadMarker", "Room"]
