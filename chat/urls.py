@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, views
+from chat import api, attachments_views, views
 
 app_name = "chat"
 
@@ -19,5 +19,20 @@ urlpatterns = [
         "api/rooms/<int:room_id>/messages/<int:message_id>/reactions/<str:emoji>/",
         api.message_reaction,
         name="api_message_reaction",
+    ),
+    path(
+        "api/rooms/<int:room_id>/attachments/",
+        attachments_views.room_attachments,
+        name="api_room_attachments",
+    ),
+    path(
+        "attachments/<int:attachment_id>/",
+        attachments_views.attachment_file,
+        name="attachment_file",
+    ),
+    path(
+        "attachments/<int:attachment_id>/thumbnail/",
+        attachments_views.attachment_thumbnail,
+        name="attachment_thumbnail",
     ),
 ]
