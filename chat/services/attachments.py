@@ -240,14 +240,25 @@ def _delete_rows_and_files(attachments: list[Attachment]) -> int:
     return len(attachments)
 
 
-def _delete_for_message(message_id: int) -> int:
-    return _delete_rows_and_files(list(Attachment.objects.filter(message_id=message_id)))
+def attachments_remove(message: Message) -> int:
+    """A message's attachments, for the delete path (sync, in its transaction): the rows go
+    now, the files once the transaction commits, so that a rollback keeps both."""
+    attachments = list(Attachment.objects.filter(message_id=message.pk))
+    Attachment.objects.filter(id__in=[a.id for a in attachments]).delete()
+    names = [name for a in attachments for name in (a.storage_name, a.thumbnail_name)]
+    transaction.on_commit(lambda: _delete_files(names))
+    message.attachment_list = []
+    return len(attachments)
+
+
+def _delete_for_message(message: Message) -> int:
+    with transaction.atomic():
+        return attachments_remove(message)
 
 
 async def attachments_delete_for_message(message: Message) -> int:
-    """Delete a message's files and their rows (the message becomes a tombstone, or goes)."""
-    message.attachment_list = []
-    return await sync_to_async(_delete_for_message)(message.pk)
+    """Delete a message's files and their rows, for callers outside the delete path."""
+    return await sync_to_async(_delete_for_message)(message)
 
 
 def attachments_purge_orphans(*, older_than: timedelta | None = None) -> int:
