@@ -6,6 +6,7 @@ import { createMessageList } from "./room/messages.js";
 import { createPresence } from "./room/presence.js";
 import { createReadMarker } from "./room/read.js";
 import { catchUpOverHttp, connectRoomSocket } from "./room/socket.js";
+import { createUploads } from "./room/uploads.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const byId = (id) => document.getElementById(id);
@@ -13,6 +14,16 @@ const byId = (id) => document.getElementById(id);
 // The modules send through the socket, which is opened last, once they all listen.
 const send = (frame) => live.send(frame);
 
+const uploads = createUploads({
+  roomId: config.roomId,
+  csrfToken: byId("send-form").dataset.csrf,
+  list: byId("uploads"),
+  dropZone: document.querySelector(".room-body"),
+  input: byId("body"),
+  button: byId("attach"),
+  fileInput: byId("attach-input"),
+  showError: (frame) => composer.showError(frame),
+});
 const reads = createReadMarker({ send, lastId: () => messages.lastId });
 const composer = createComposer({
   form: byId("send-form"),
@@ -21,6 +32,7 @@ const composer = createComposer({
   username: config.username,
   send,
   appendPending: (username, body) => messages.appendPending(username, body),
+  uploads,
 });
 const messages = createMessageList({
   log: byId("log"),

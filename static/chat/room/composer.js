@@ -15,12 +15,15 @@ function newClientId() {
 //   username                 the author shown on pending messages
 //   send(frame)              sends over the room socket; false if it is not open
 //   appendPending(username, body)   shows a pending message, returns its element
-export function createComposer({ form, input, errorLine, username, send, appendPending }) {
+//   uploads                  static/chat/room/uploads.js: finished uploads go with the message
+export function createComposer({ form, input, errorLine, username, send, appendPending, uploads }) {
   const pending = new Map(); // client_id -> {body, element}: sent, not yet confirmed
   let lastTypingSent = 0;
 
-  function transmit(body, clientId) {
-    send({ type: "message", body: body, client_id: clientId });
+  function transmit(body, clientId, attachments) {
+    const frame = { type: "message", body: body, client_id: clientId };
+    if (attachments && attachments.length) frame.attachments = attachments;
+    send(frame);
   }
 
   function showError(frame) {
@@ -32,11 +35,13 @@ export function createComposer({ form, input, errorLine, username, send, appendP
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
-    if (!body) return;
+    if (uploads && uploads.busy()) { showError({ detail: "Wait for the uploads to finish." }); return; }
+    const attachments = uploads ? uploads.take() : [];
+    if (!body && !attachments.length) return;
     if (body.length > MAX_LENGTH) { showError({ detail: "Messages are at most 2000 characters." }); return; }
     const clientId = newClientId();
-    pending.set(clientId, { body: body, element: appendPending(username, body) });
-    transmit(body, clientId);
+    pending.set(clientId, { body: body, attachments: attachments, element: appendPending(username, body) });
+    transmit(body, clientId, attachments);
     input.value = "";
   });
 
@@ -57,11 +62,11 @@ export function createComposer({ form, input, errorLine, username, send, appendP
     },
     // Anything typed while offline goes out again with the same client_id: stored once.
     resendPending() {
-      pending.forEach((item, clientId) => transmit(item.body, clientId));
+      pending.forEach((item, clientId) => transmit(item.body, clientId, item.attachments));
     },
     // The socket stopped for good (not a member, no such room): nothing can be sent.
     disable() {
-      form.querySelector("button").disabled = true;
+      form.querySelectorAll("button").forEach((button) => { button.disabled = true; });
     },
   };
 }

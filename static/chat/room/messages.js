@@ -1,6 +1,7 @@
 // The message log: confirmed messages in id order, each shown once (a reconnect replays what
 // was already shown), older history paged in over the socket as the reader scrolls up.
 import { el } from "./dom.js";
+import { attachmentsElement } from "./uploads.js";
 
 function formatTime(iso) {
   const when = new Date(iso);
@@ -12,6 +13,7 @@ function messageElement(msg) {
   row.dataset.id = String(msg.id);
   row.append(el("span", "author", msg.username), el("span", "body", msg.body));
   row.append(el("span", "time", formatTime(msg.created)));
+  if (msg.attachments && msg.attachments.length) row.append(attachmentsElement(msg.attachments));
   return row;
 }
 
