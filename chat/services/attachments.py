@@ -109,7 +109,8 @@ def image_facts(upload: File, content_type: str) -> ImageFacts | None:
     expected = INLINE_IMAGE_FORMATS.get(content_type)
     if expected is None:
         return None
-    # Checked before decoding as well as by Pillow: the setting is ours, not a global.
+    # Pillow's bomb check (at open, before decoding) reads this module global: keep it in
+    # step with the setting, which the explicit check after opening enforces as well.
     Image.MAX_IMAGE_PIXELS = settings.CHAT_ATTACHMENT_MAX_PIXELS
     image = _open_image(upload, expected)
     if image is None:
