@@ -116,6 +116,28 @@ async def test_deleting_a_message_deletes_its_files(pair, open_room_socket, medi
     assert stored_files(media) == [] and await Attachment.objects.acount() == 0
 
 
+async def test_deleting_over_the_socket_leaves_a_tombstone_without_files(
+    pair,
+    open_room_socket,
+    media,  # noqa: F811
+):
+    alice, bob, room = pair
+    uploaded = await upload(alice, room, "p.png", png_bytes(40, 30))
+    sender, _, _ = await open_room_socket(alice, room)
+    reader, _, _ = await open_room_socket(bob, room)
+    await sender.send({"type": "message", "body": "pic", "attachments": [uploaded["id"]]})
+    sent = await reader.recv_type("message")
+    await sender.send({"type": "delete", "id": sent["id"]})
+    deleted = (await reader.recv_type("message_deleted"))["message"]
+    assert deleted["deleted"] is True and deleted["attachments"] == []
+    assert stored_files(media) == [] and await Attachment.objects.acount() == 0
+    client = AsyncClient()
+    await client.aforce_login(bob)
+    assert (await client.get(uploaded["url"])).status_code == 404
+    _, history, _ = await open_room_socket(bob, room)
+    assert history["messages"][-1]["attachments"] == []
+
+
 async def test_purge_removes_only_old_uploads_never_sent(pair, open_room_socket, media):  # noqa: F811
     alice, _, room = pair
     old_orphan = await upload(alice, room, "old.txt")
