@@ -116,6 +116,7 @@ async def _post_message(request: HttpRequest, room_id: int) -> JsonResponse:
             body=data.get("body"),
             client_id=data.get("client_id"),
             reply_to=data.get("reply_to"),
+            attachments=data.get("attachments"),
         )
     except ServiceError as error:
         raise service_error(error) from error

@@ -218,6 +218,7 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
             body=content.get("body"),
             client_id=content.get("client_id"),
             reply_to=content.get("reply_to"),
+            attachments=content.get("attachments"),
         )
 
     async def on_edit(self, content: dict) -> None:

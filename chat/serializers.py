@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from chat.models import Message
+from chat.models import Attachment, Message
 
 EXCERPT_LENGTH = 100
 
@@ -45,7 +45,7 @@ def message_to_dict(message: Message) -> dict[str, Any]:
         "reply_to": _reply_to(message),
         "reactions": message.reactions or [],
         "mentions": message.mentions or [],
-        "attachments": [],  # uploads arrive with the attachments issue; the key is the contract's
+        "attachments": attachments_of(message),
     }
 
 
@@ -68,3 +68,26 @@ def room_to_dict(
         "role": role,
         "members": members,
     }
+
+
+def attachment_to_dict(attachment: Attachment) -> dict[str, Any]:
+    """The contract's attachment object; the URLs answer members of the room only."""
+    thumbnail = f"/attachments/{attachment.id}/thumbnail/" if attachment.thumbnail_name else None
+    return {
+        "id": attachment.id,
+        "name": attachment.name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "url": f"/attachments/{attachment.id}/",
+        "thumbnail_url": thumbnail,
+        "width": attachment.width,
+        "height": attachment.height,
+    }
+
+
+def attachments_of(message: Message) -> list[dict[str, Any]]:
+    """Set by the selector that read the page, or by the service that stored the message;
+    a tombstone shows none (its files are deleted with it)."""
+    if message.deleted:
+        return []
+    return [attachment_to_dict(a) for a in getattr(message, "attachment_list", ())]

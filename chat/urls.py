@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, api_rooms, views
+from chat import api, api_rooms, attachments_views, views
 
 app_name = "chat"
 
@@ -31,4 +31,19 @@ urlpatterns = [
     ),
     path("api/dms/", api_rooms.direct_room_create, name="api_dms"),
     path("api/users/", api_rooms.user_search, name="api_users"),
+    path(
+        "api/rooms/<int:room_id>/attachments/",
+        attachments_views.room_attachments,
+        name="api_room_attachments",
+    ),
+    path(
+        "attachments/<int:attachment_id>/",
+        attachments_views.attachment_file,
+        name="attachment_file",
+    ),
+    path(
+        "attachments/<int:attachment_id>/thumbnail/",
+        attachments_views.attachment_thumbnail,
+        name="attachment_thumbnail",
+    ),
 ]

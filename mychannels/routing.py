@@ -7,14 +7,16 @@ from django.core.asgi import get_asgi_application
 def build_application():
     django_http = get_asgi_application()  # sets Django up before the consumers are imported
     from alert.routing import websocket_urlpatterns as alert_sockets
+    from chat.attachments_views import upload_body_limit_for
     from chat.routing import websocket_urlpatterns as chat_sockets
     from mychannels.dashboard.routing import websocket_urlpatterns as dashboard_sockets
     from mychannels.origin import SameOriginValidator
     from mychannels.runtime.auth import SessionAuthMiddlewareStack
+    from mychannels.runtime.bodylimit import BodyLimit
 
     return ProtocolTypeRouter(
         {
-            "http": django_http,
+            "http": BodyLimit(django_http, upload_body_limit_for),
             "websocket": SameOriginValidator(
                 SessionAuthMiddlewareStack(
                     URLRouter(chat_sockets + alert_sockets + dashboard_sockets)

@@ -279,6 +279,28 @@ STORAGES = {
     },
 }
 
+# Uploaded files (docs/protocol.md, Attachments): the default storage, outside the static
+# folders so that no static path or whitenoise ever serves them; only the access-checked view
+# in chat/attachments_views.py does. Any django-storages backend fits here (docs/deploy.md).
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+STORAGES["default"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(MEDIA_ROOT)},
+}
+CHAT_ATTACHMENT_MAX_BYTES = env_int("CHAT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+CHAT_ATTACHMENT_QUOTA_BYTES = env_int("CHAT_ATTACHMENT_QUOTA_BYTES", 1024 * 1024 * 1024)
+CHAT_ATTACHMENT_ORPHAN_HOURS = env_int("CHAT_ATTACHMENT_ORPHAN_HOURS", 24)
+CHAT_ATTACHMENTS_PER_MESSAGE = 10
+# Decoded pixels an image may have: past it, it is refused as a decompression bomb.
+CHAT_ATTACHMENT_MAX_PIXELS = env_int("CHAT_ATTACHMENT_MAX_PIXELS", 40_000_000)
+CHAT_ATTACHMENT_THUMBNAIL_WIDTH = 400
+# Uploads per user across tabs and processes (chat/ratelimit.py's buckets).
+CHAT_UPLOAD_RATE_PER_SECOND = float(os.environ.get("CHAT_UPLOAD_RATE_PER_SECOND", "1"))
+CHAT_UPLOAD_BURST = env_int("CHAT_UPLOAD_BURST", 20)
+# Multipart framing around the file (boundaries, part headers): an upload body may be this much
+# larger than the file limit; past that it is refused before Django spools it.
+CHAT_UPLOAD_BODY_SLACK_BYTES = 64 * 1024
+
 # The contract's limits (docs/protocol.md).
 CHAT_MESSAGE_MAX_LENGTH = 2000
 CHAT_HISTORY_LATEST = 50

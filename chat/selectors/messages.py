@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from chat.models import Message
+from chat.selectors.attachments import attachments_load
 from chat.selectors.opening import OPENING_READS
 from chat.serializers import EXCERPT_LENGTH
 
@@ -95,12 +96,16 @@ async def opening_history(
         shape, params = LATEST, [room_id, limit + 1]
     sql = functools.partial(_history_sql, shape)
     rows = await OPENING_READS.instances(Message, "m", sql, params, extra=REPLY_COLUMNS)
-    return _history_page(_with_authors(rows), limit, shape == LATEST)
+    page = _history_page(_with_authors(rows), limit, shape == LATEST)
+    await attachments_load(page.messages)
+    return page
 
 
 async def _page(queryset, limit: int, newest_first: bool) -> MessagePage:
     rows = [m async for m in queryset.select_related("author", "reply_to__author")[: limit + 1]]
-    return _history_page(rows, limit, newest_first)
+    page = _history_page(rows, limit, newest_first)
+    await attachments_load(page.messages)
+    return page
 
 
 async def messages_latest(*, room_id: int, limit: int) -> MessagePage:

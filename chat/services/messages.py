@@ -2,7 +2,7 @@
 it, with the room's next version taken in the same transaction), then broadcasts."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,8 +18,14 @@ from redis.exceptions import RedisError
 from chat import rendering
 from chat.groups import room_activity_group, room_group
 from chat.models import Message, MessageEdit, Room
+from chat.selectors.attachments import attachments_load
 from chat.selectors.members import member_usernames, moderates_room
 from chat.serializers import dumps, message_to_dict
+from chat.services.attachments import (
+    attachments_claim,
+    attachments_remove,
+    clean_attachment_ids,
+)
 from chat.services.broadcast import group_send
 from chat.services.errors import ConflictError, ServiceError
 from chat.services.validation import clean_body, clean_client_id, clean_id, clean_version
@@ -135,6 +141,7 @@ def _store_message(
     body: str,
     client_id: str | None,
     reply_to: int | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> tuple[Message, bool, bool]:
     """Insert (or find the earlier copy by client_id) in one short transaction.
 
@@ -149,9 +156,13 @@ def _store_message(
         message.reply_to = _quoted_message(room.pk, reply_to)
     try:
         # A savepoint only inside a caller's transaction: on its own the insert is one
-        # statement, and so one transaction, already.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        # statement, and so one transaction, already. With attachments the insert and the
+        # claim are one transaction, so that a refused claim stores no message.
+        in_transaction = connection.in_atomic_block or attachment_ids
+        with transaction.atomic() if in_transaction else nullcontext():
             stored = _insert_if_member(message)
+            if stored:
+                attachments_claim(message=message, ids=list(attachment_ids))
     except IntegrityError:
         # A resend: the unique (room, author, client_id) refused the copy, and nothing was
         # stored or broadcast. Looking it up only then saves a read on every first send.
@@ -266,18 +277,24 @@ async def message_create(
     body: Any,
     client_id: Any = None,
     reply_to: Any = None,
+    attachments: Any = None,
 ) -> MessageResult:
     """Validate, store (committed before anyone hears of it), then broadcast to the room.
 
     A repeated `client_id` from the same author in the same room returns the first message
     and stores and broadcasts nothing. `reply_to` must be a message of this room.
+    `attachments`: ids of the author's unsent uploads to this room
+    (chat/services/attachments.py); with them the body may be empty.
     """
-    body = clean_body(body)
+    attachment_ids = clean_attachment_ids(attachments)
+    body = clean_body(body, allow_empty=bool(attachment_ids))
     client_id = clean_client_id(client_id)
     reply_to = clean_id(reply_to, "reply_to", required=False)
     message, created, deferred = await run_write(
-        _store_message, room, author, body, client_id, reply_to
+        _store_message, room, author, body, client_id, reply_to, attachment_ids
     )
+    if not created:
+        await attachments_load([message])  # the first send's files, as it was answered
     if created and not deferred:
         await broadcast_message(message)
     return MessageResult(message=message, created=created)
@@ -382,6 +399,7 @@ def _delete(room_id: int, user: AbstractBaseUser, message_id: int) -> Message:
         # Kept for moderation: staff can still read, in the admin, what was removed.
         _keep_earlier_body(message)
         message.reaction_rows.all().delete()
+        attachments_remove(message)  # the files go once this commits
         tombstone(message, new_version)
         message.save(
             update_fields=[

@@ -19,11 +19,14 @@ def storable_text(value: str) -> bool:
     return True
 
 
-def clean_body(body: Any) -> str:
+def clean_body(body: Any, *, allow_empty: bool = False) -> str:
+    """`allow_empty`: a message that carries attachments needs no text."""
+    if allow_empty and body is None:
+        body = ""
     if not isinstance(body, str) or not storable_text(body):
         raise ServiceError("invalid", "body must be a string of text")
     body = body.strip()
-    if not body:
+    if not body and not allow_empty:
         raise ServiceError("invalid", "body must not be empty")
     if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
         raise ServiceError(

@@ -33,6 +33,8 @@ in docs/performance.md ("What each change bought"):
 - `offthread.py` replaces `sync_to_async`'s one shared ORM thread for reads in no transaction:
   per-stage threads (openings had been capped near 70/s).
 - `loopcache.py` (new): asyncio clients must not cross event loops; one per loop, closed with it.
+- `bodylimit.py` (new): HTTP request bodies over a limit refused (413) before Django's ASGI
+  handler spools them to memory or disk; the limit per request is the caller's (routing.py).
 - `redisclient.py` replaces redis-py's default pool with a blocking one of 32 connections
   (uvicorn storm of 2,000: 16.1 -> 13.3 s; DESIGN.md trap 1).
 """

@@ -8,6 +8,7 @@ import { createMessageList } from "./room/messages.js";
 import { createPresence } from "./room/presence.js";
 import { createReadMarker } from "./room/read.js";
 import { connectRoomSocket } from "./room/socket.js";
+import { createUploads } from "./room/uploads.js";
 import { createCatchUp } from "./room/versions.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
@@ -16,6 +17,26 @@ const byId = (id) => document.getElementById(id);
 // The modules send through the socket, which is opened last, once they all listen.
 const send = (frame) => live.send(frame);
 
+const uploads = createUploads({
+  roomId: config.roomId,
+  csrfToken: byId("send-form").dataset.csrf,
+  list: byId("uploads"),
+  dropZone: document.querySelector(".room-body"),
+  input: byId("body"),
+  button: byId("attach"),
+  fileInput: byId("attach-input"),
+  showError: (frame) => composer.showError(frame),
+});
+const uploads = createUploads({
+  roomId: config.roomId,
+  csrfToken: byId("send-form").dataset.csrf,
+  list: byId("uploads"),
+  dropZone: document.querySelector(".room-body"),
+  input: byId("body"),
+  button: byId("attach"),
+  fileInput: byId("attach-input"),
+  showError: (frame) => composer.showError(frame),
+});
 const reads = createReadMarker({ send, lastId: () => messages.lastId });
 const composer = createComposer({
   form: byId("send-form"),
@@ -25,6 +46,7 @@ const composer = createComposer({
   send,
   appendPending: (username, body) => messages.appendPending(username, body),
   takeFields: () => actions.takeFields(),
+  uploads,
 });
 const messages = createMessageList({
   log: byId("log"),

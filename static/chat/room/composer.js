@@ -16,12 +16,16 @@ function newClientId() {
 //   send(frame)              sends over the room socket; false if it is not open
 //   appendPending(username, body)   shows a pending message, returns its element
 //   takeFields()             more fields for the next message frame (its `reply_to`)
-export function createComposer({ form, input, errorLine, username, send, appendPending, takeFields }) {
-  const pending = new Map(); // client_id -> {body, fields, element}: sent, not yet confirmed
+//   uploads                  static/chat/room/uploads.js: finished uploads go with the message
+export function createComposer({ form, input, errorLine, username, send, appendPending, takeFields, uploads }) {
+  // client_id -> {body, fields, attachments, element}: sent, not yet confirmed
+  const pending = new Map();
   let lastTypingSent = 0;
 
   function transmit(item, clientId) {
-    send({ ...item.fields, type: "message", body: item.body, client_id: clientId });
+    const frame = { ...item.fields, type: "message", body: item.body, client_id: clientId };
+    if (item.attachments.length) frame.attachments = item.attachments;
+    send(frame);
   }
 
   function showError(frame) {
@@ -33,10 +37,17 @@ export function createComposer({ form, input, errorLine, username, send, appendP
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
-    if (!body) return;
+    if (uploads && uploads.busy()) { showError({ detail: "Wait for the uploads to finish." }); return; }
+    const attachments = uploads ? uploads.take() : [];
+    if (!body && !attachments.length) return;
     if (body.length > MAX_LENGTH) { showError({ detail: "Messages are at most 2000 characters." }); return; }
     const clientId = newClientId();
-    const item = { body: body, fields: takeFields ? takeFields() : {}, element: appendPending(username, body) };
+    const item = {
+      body: body,
+      fields: takeFields ? takeFields() : {},
+      attachments: attachments,
+      element: appendPending(username, body),
+    };
     pending.set(clientId, item);
     transmit(item, clientId);
     input.value = "";
@@ -63,7 +74,7 @@ export function createComposer({ form, input, errorLine, username, send, appendP
     },
     // The socket stopped for good (not a member, no such room): nothing can be sent.
     disable() {
-      form.querySelector("button").disabled = true;
+      form.querySelectorAll("button").forEach((button) => { button.disabled = true; });
     },
   };
 }

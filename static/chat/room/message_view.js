@@ -3,6 +3,7 @@
 // string that goes in as markup; every other user string goes in with textContent.
 import { el, personName } from "./dom.js";
 import { renderReactions } from "./reactions.js";
+import { attachmentsElement } from "./uploads.js";
 
 export const TOMBSTONE_TEXT = "message deleted";
 
@@ -99,6 +100,9 @@ export function updateRow(row, msg, viewer) {
   const parts = [head];
   if (msg.reply_to && !msg.deleted) parts.push(quoteButton(msg.reply_to));
   parts.push(body);
+  if (!msg.deleted && msg.attachments && msg.attachments.length) {
+    parts.push(attachmentsElement(msg.attachments));
+  }
   if (!msg.deleted) parts.push(renderReactions(msg, viewer.username), actionsBar(msg, viewer));
   const control = focusedControl(row);
   const kept = msg.deleted ? [] : [...row.querySelectorAll(":scope > .msg-editor, :scope > .reaction-picker")];
