@@ -1,9 +1,53 @@
+from typing import Any
+
 from django.conf import settings
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from chat.models.room import Room
+
+# The text search configuration of the index and of every query on it. 'simple' lowercases
+# and splits words without stemming or stop words: messages come in any language (the pages
+# are in English and Spanish, user text never translated), and names, code identifiers and
+# URL fragments are found as typed. A query must use the same configuration as the index.
+SEARCH_CONFIG = "simple"
+
+
+class BodySearchVector(models.GeneratedField):
+    """The body's tsvector, computed and stored by PostgreSQL itself on every insert and
+    update, whoever writes (the services' raw SQL, the ORM, the admin, bulk imports), and
+    indexed by GIN (chat_message_search_gin, migration 0003). Never written by Django.
+    Elsewhere (SQLite in development) the column stays NULL: search there matches words
+    in the body (chat/selectors/search.py)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(
+            expression=SearchVector("body", config=SEARCH_CONFIG),
+            output_field=SearchVectorField(),
+            db_persist=True,
+        )
+        super().__init__(**kwargs)
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, path, args, kwargs = super().deconstruct()
+        for fixed in ("expression", "output_field", "db_persist"):
+            kwargs.pop(fixed, None)
+        return name, path, args, kwargs
+
+    def generated_sql(self, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        if connection.vendor == "postgresql":
+            return super().generated_sql(connection)
+        return "NULL", ()
+
+
+class MessageManager(models.Manager):
+    """Reads leave the search vector out: only the database's search uses it, and it is
+    about as long as the body."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().defer("search_vector")
 
 
 class Message(models.Model):
@@ -31,6 +75,9 @@ class Message(models.Model):
     reactions = models.JSONField(default=list, blank=True)
     # Usernames of the room members the body mentions, resolved at write (and edit) time.
     mentions = models.JSONField(default=list, blank=True)
+    search_vector = BodySearchVector()
+
+    objects = MessageManager()
 
     class Meta:
         ordering = ["id"]

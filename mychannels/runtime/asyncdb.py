@@ -33,8 +33,9 @@ def enabled() -> bool:
 @functools.cache  # asked on every socket opening, always the same answer
 def select_list(model: type, alias: str) -> tuple[str, tuple[str, ...]]:
     """A model's columns for a SELECT (`alias.column, ...`) and their attribute names, in
-    the order `model.from_db(ALIAS, names, values)` takes a row."""
-    fields = model._meta.concrete_fields
+    the order `model.from_db(ALIAS, names, values)` takes a row. Generated columns (a
+    search index's vector) are the database's own and left out: they load deferred."""
+    fields = [field for field in model._meta.concrete_fields if not field.generated]
     columns = ", ".join(f"{alias}.{field.column}" for field in fields)
     return columns, tuple(field.attname for field in fields)
 
