@@ -6,17 +6,25 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import ratelimit
 from chat.api_auth import MAX_ID, ApiError, api_user, page_params, parse_int
 from chat.selectors.messages import MessagePage, messages_page, messages_since
 from chat.selectors.rooms import room_get, room_is_member
+from chat.selectors.search import (
+    SEARCH_LIMIT_DEFAULT,
+    SEARCH_LIMIT_MAX,
+    SEARCH_QUERY_MAX_LENGTH,
+    SearchPage,
+    search_messages,
+)
 from chat.serializers import message_to_dict
 from chat.services.errors import ConflictError, ServiceError
 from chat.services.messages import message_create, message_delete, message_edit
 from chat.services.reactions import reaction_set
+from chat.services.validation import storable_text
 
 # What a refused write answers over HTTP; any other code is bad input (400).
 SERVICE_STATUS = {"forbidden": 403, "not_found": 404, "conflict": 409, "unavailable": 503}
@@ -179,3 +187,43 @@ async def message_reaction(
     return JsonResponse(
         {"id": message.id, "version": message.version, "reactions": message.reactions}
     )
+
+
+def search_text(query: QueryDict) -> str:
+    """`q` as a person typed it: 400 `invalid` when empty or over the length limit."""
+    text = query.get("q", "").strip()
+    if not text or not storable_text(text):
+        raise ApiError(400, "invalid", "'q' must not be empty")
+    if len(text) > SEARCH_QUERY_MAX_LENGTH:
+        raise ApiError(400, "invalid", f"'q' is longer than {SEARCH_QUERY_MAX_LENGTH} characters")
+    return text
+
+
+def search_params(query: QueryDict) -> dict[str, Any]:
+    """The search's keyword arguments from `q`, `room`, `before` and `limit`."""
+    optional_id = {
+        name: parse_int(query[key], key, low=1, high=MAX_ID) if key in query else None
+        for name, key in (("room_id", "room"), ("before_id", "before"))
+    }
+    limit = parse_int(
+        query.get("limit", SEARCH_LIMIT_DEFAULT), "limit", low=1, high=SEARCH_LIMIT_MAX
+    )
+    return {"text": search_text(query), "limit": limit, **optional_id}
+
+
+def search_body(page: SearchPage) -> dict[str, Any]:
+    results = [
+        {"message": message_to_dict(hit.message), "highlight": hit.highlight} for hit in page.hits
+    ]
+    return {"results": results, "has_more": page.has_more}
+
+
+@json_api
+async def search(request: HttpRequest) -> JsonResponse:
+    """Messages the caller may read now that match `q`, newest first."""
+    if request.method != "GET":
+        raise ApiError(405, "method_not_allowed", "use GET")
+    user = await api_user(request)
+    await request_limit(user.pk)
+    page = await search_messages(user_id=user.pk, **search_params(request.GET))
+    return JsonResponse(search_body(page))

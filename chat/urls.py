@@ -9,6 +9,8 @@ urlpatterns = [
     path("chat/room/<int:room_id>/", views.room, name="room"),
     path("chat/room/<int:room_id>/join/", views.room_join, name="room_join"),
     path("chat/room/<int:room_id>/leave/", views.room_leave, name="room_leave"),
+    path("search/", views.search, name="search"),
+    path("api/search/", api.search, name="api_search"),
     path("api/rooms/<int:room_id>/messages/", api.room_messages, name="api_room_messages"),
     path(
         "api/rooms/<int:room_id>/messages/<int:message_id>/",

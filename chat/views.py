@@ -9,13 +9,17 @@ from django.views.decorators.http import require_POST
 
 from alert import selectors as alert_selectors
 from chat import ratelimit
+from chat.api import search_params
+from chat.api_auth import ApiError
 from chat.models import Room
+from chat.selectors.messages import message_in_room
 from chat.selectors.rooms import (
     public_rooms_to_join,
     room_get,
     room_object,
     rooms_of_user,
 )
+from chat.selectors.search import search_messages
 from chat.services import direct_rooms, membership
 from chat.services.errors import ServiceError
 
@@ -54,8 +58,36 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
         "room": shown,
     }
+    if at := await opened_at(request, room.pk):
+        config["at"] = at
     context = {"room": room, "shown": shown, "config": config, "alerts": alerts}
     return render(request, "chat/room.html", context)
+
+
+async def opened_at(request: HttpRequest, room_id: int) -> int | None:
+    """`?at=<message id>`: the message of this room the page opens at (else None)."""
+    raw = request.GET.get("at", "")
+    if not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw) if await message_in_room(room_id=room_id, message_id=int(raw)) else None
+
+
+@login_required
+async def search(request: HttpRequest) -> HttpResponse:
+    """The search page: the API's results, server-rendered, with an older page link."""
+    context = {"q": request.GET.get("q", ""), "page": None, "error": ""}
+    if context["q"].strip():
+        if refused := await too_many_requests(request):
+            return refused
+        try:
+            params = search_params(request.GET)
+        except ApiError as error:
+            context["error"] = error.detail
+        else:
+            user = await request.auser()
+            context["page"] = await search_messages(user_id=user.pk, **params)
+            context["room_id"] = params["room_id"]
+    return render(request, "chat/search.html", context)
 
 
 async def too_many_requests(request: HttpRequest) -> HttpResponse | None:

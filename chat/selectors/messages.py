@@ -141,3 +141,8 @@ async def messages_page(
     if after_id is not None:
         return await _page(queryset.filter(id__gt=after_id).order_by("id"), limit, False)
     return await _page(queryset.order_by("-id"), limit, True)
+
+
+async def message_in_room(*, room_id: int, message_id: int) -> bool:
+    """Whether this message id is one of the room's (deleted or not)."""
+    return await Message.objects.filter(pk=message_id, room_id=room_id).aexists()

@@ -56,8 +56,10 @@ const messages = createMessageList({
   settlePending: composer.settle,
   shown: reads.markRead,
   olderShown: () => actions.olderShown(),
+  at: config.at || null,
+  landed: markOpenedAt,
 });
-const catchUp = createCatchUp({ roomId: config.roomId, show: messages.show });
+const catchUp = createCatchUp({ roomId: config.roomId, show: messages.show, openAt: config.at || null });
 const actions = createMessageActions({
   log: byId("log"),
   composer: byId("body"),
@@ -72,6 +74,13 @@ function changed(frame) {
   messages.show(frame.message);
   actions.changed(frame.message);
 }
+// `?at=<id>` (a search result's, a notification's link): the message marked, in view.
+function markOpenedAt(row) {
+  if (!row) return;
+  row.classList.add("msg-at");
+  row.scrollIntoView({ block: "center" });
+}
+
 const presence = createPresence({
   list: byId("presence"),
   count: byId("presence-count"),

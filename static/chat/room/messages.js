@@ -11,7 +11,9 @@ import { messageRow, updateRow } from "./message_view.js";
 //   settlePending(id)      a confirmed message carries this client_id: drop its pending copy
 //   shown()                after each newly shown message
 //   olderShown()           after each page of older history
-export function createMessageList({ log, olderBox, viewer, send, settlePending, shown, olderShown }) {
+//   at                     a message id the page opens at (`?at=`): the log starts with it,
+//                          older history above it, newer below; landed(row) once it is shown
+export function createMessageList({ log, olderBox, viewer, send, settlePending, shown, olderShown, at = null, landed = () => {} }) {
   const shownById = new Map(); // id -> {msg, row}: the version shown of each message
   let lastId = 0; // highest id shown
   let firstId = null; // lowest id shown: older history is fetched before it
@@ -73,6 +75,9 @@ export function createMessageList({ log, olderBox, viewer, send, settlePending, 
       hasOlder = frame.has_more;
       loadingOlder = false;
       log.scrollTop += log.scrollHeight - heightBefore; // keep the reader's place
+    } else if (wasEmpty && at) {
+      hasOlder = true; // the page starts at `at`, not at the room's start
+      landed(shownById.get(at)?.row);
     } else if (wasEmpty) {
       hasOlder = frame.has_more;
       log.scrollTop = log.scrollHeight;

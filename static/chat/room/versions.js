@@ -49,8 +49,22 @@ async function pageOnSince(roomId, since, show) {
   return top;
 }
 
-// Options: roomId, show(message) (applies a message object, new or changed)
-export function createCatchUp({ roomId, show }) {
+// Pages the messages after `afterId` in over the API, oldest first, to the room's end.
+async function pageOnAfter(roomId, afterId, show) {
+  for (let after = afterId, more = true; more; ) {
+    const url = "/api/rooms/" + roomId + "/messages/?limit=100&after=" + after;
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const page = await response.json();
+    page.messages.forEach(show);
+    after = page.messages.reduce((top, m) => Math.max(top, m.id), after);
+    more = page.has_more && page.messages.length > 0;
+  }
+}
+
+// Options: roomId, show(message) (applies a message object, new or changed), openAt (a
+// message id the page opens at, `?at=`: the first socket asks for it and what follows)
+export function createCatchUp({ roomId, show, openAt = null }) {
   const mark = createVersionMark();
   let askedSince = null; // the `since` the current socket opened with
 
@@ -58,6 +72,7 @@ export function createCatchUp({ roomId, show }) {
     // The query a (re)connect opens with: since the mark once known.
     query() {
       askedSince = mark.value;
+      if (askedSince === null && openAt) return "?after=" + (openAt - 1);
       return askedSince === null ? "" : "?since=" + askedSince;
     },
     saw: mark.saw,
@@ -66,8 +81,14 @@ export function createCatchUp({ roomId, show }) {
     async opened(frame) {
       if (askedSince === null) {
         // The latest page: the room is at frame.version; newer ones in it arrived meanwhile.
+        // (Opened at a message: the page runs from it, and the rest up to the room's end,
+        // read after frame.version was, follows over the API.)
         mark.reached(frame.version);
         frame.messages.forEach((m) => mark.saw(m.version));
+        if (openAt && frame.has_more) {
+          const last = frame.messages.reduce((top, m) => Math.max(top, m.id), openAt - 1);
+          await pageOnAfter(roomId, last, show);
+        }
         return;
       }
       // A since page holds every change after askedSince up to its last version, all of it.
