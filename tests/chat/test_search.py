@@ -265,12 +265,18 @@ async def test_room_page_opens_at_a_message_of_that_room_only(world):
 
 
 def _explain(user_id: int, word: str) -> str:
-    """The plan of the API's own query, with sequential scans priced out: on a small table
-    the planner rightly prefers reading it all, which would hide whether the index is usable."""
-    from chat.selectors.search import _postgres_matches, _readable_messages
+    """The plan of the API's own query, with fresh statistics and sequential scans priced
+    out (SET LOCAL, this transaction only): on a small table the planner rightly prefers
+    reading it all, which would hide whether the index is usable."""
+    from chat.models import Room
+    from chat.selectors.search import postgres_matches, readable_messages
 
-    queryset = _postgres_matches(_readable_messages(user_id, None, None), word)[:21]
+    room_ids = list(
+        Room.users.through.objects.filter(user_id=user_id).values_list("room_id", flat=True)
+    )
+    queryset = postgres_matches(readable_messages(room_ids, None, None), word)[:21]
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE chat_message")
         cursor.execute("SET LOCAL enable_seqscan = off")
         sql, params = queryset.query.sql_with_params()
         cursor.execute(f"EXPLAIN {sql}", params)
@@ -282,7 +288,7 @@ async def test_postgres_answers_from_the_gin_index(world):
         pytest.fail("this test needs PostgreSQL (DATABASE_URL)")
     alice, bob, _, general, _, _ = world
     await Message.objects.abulk_create(
-        [Message(room=general, author=bob, body=f"filler text {n}", version=n) for n in range(300)]
+        [Message(room=general, author=bob, body=f"filler text {n}", version=n) for n in range(2000)]
     )
     await say(general, bob, "needle")
     plan = await sync_to_async(_explain)(alice.pk, "needle")
