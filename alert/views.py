@@ -12,6 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from alert import feeds, selectors, services
 from alert.api import allow_alert
 from chat.api_auth import MAX_ID
+from chat.models import NotificationSetting
+from chat.selectors.notifications import notification_level, rooms_with_mute
 from chat.selectors.rooms import room_is_member
 from chat.tokens import token_create, token_revoke
 from chat.views import room_or_404, too_many_requests
@@ -84,6 +86,9 @@ async def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
 async def _settings_context(user) -> dict:
     key = await sync_to_async(feeds.feed_key_get_or_create)(user=user)
     return {
+        "notify_level": await notification_level(user_id=user.pk),
+        "notify_levels": NotificationSetting.LEVELS,
+        "room_mutes": await rooms_with_mute(user_id=user.pk),
         "tokens": await selectors.api_tokens_of_user(user_id=user.pk),
         "feed_key": key,
         "feed_path": feeds.feed_path(key),

@@ -484,6 +484,10 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
         if counts:
             await self._send_count(state)
 
+    async def rooms_notify(self, event: dict) -> None:
+        """A message this user should hear of (chat/services/notifications.py): as encoded."""
+        await self.send(text_data=event["text"])
+
     async def rooms_read(self, event: dict) -> None:
         if event["room_id"] in self.counts:
             await self._recount(event["room_id"])

@@ -10,6 +10,8 @@ urlpatterns = [
     path("chat/room/<int:room_id>/join/", views.room_join, name="room_join"),
     path("chat/room/<int:room_id>/leave/", views.room_leave, name="room_leave"),
     path("search/", views.search, name="search"),
+    path("settings/notifications/", views.notification_settings, name="notification_settings"),
+    path("settings/rooms/<int:room_id>/mute/", views.room_mute, name="room_mute"),
     path("api/search/", api.search, name="api_search"),
     path("api/rooms/<int:room_id>/messages/", api.room_messages, name="api_room_messages"),
     path(

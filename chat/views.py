@@ -1,10 +1,12 @@
 """Pages. Each view is a few lines: read through selectors, write through services."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from alert import selectors as alert_selectors
@@ -22,6 +24,7 @@ from chat.selectors.rooms import (
 from chat.selectors.search import search_messages
 from chat.services import direct_rooms, membership
 from chat.services.errors import ServiceError
+from chat.services.notifications import notification_level_set, room_mute_set
 
 
 async def room_or_404(room_id: int) -> Room:
@@ -135,3 +138,40 @@ async def direct_room(request: HttpRequest, username: str) -> HttpResponse:
             return HttpResponse(error.detail, status=429, content_type="text/plain")
         raise Http404(error.detail) from error
     return redirect("chat:room", room_id=room.pk)
+def back_to(request: HttpRequest, fallback: str) -> HttpResponse:
+    """Where a settings form came from (`next`, this site only), else `fallback`."""
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = fallback
+    return redirect(target)
+
+
+@require_POST
+@login_required
+async def notification_settings(request: HttpRequest) -> HttpResponse:
+    """The settings page's form: which messages notify (all, mentions and direct, none)."""
+    if refused := await too_many_requests(request):
+        return refused
+    try:
+        await notification_level_set(user=await request.auser(), level=request.POST.get("level"))
+    except ServiceError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, "Notification setting saved.")
+    return back_to(request, "/settings/")
+
+
+@require_POST
+@login_required
+async def room_mute(request: HttpRequest, room_id: int) -> HttpResponse:
+    """Mute (`muted=1`) or unmute a room's notifications, from the settings or room page."""
+    if refused := await too_many_requests(request):
+        return refused
+    room = await room_or_404(room_id)
+    try:
+        await room_mute_set(
+            user=await request.auser(), room=room, muted=request.POST.get("muted") == "1"
+        )
+    except ServiceError as error:
+        raise PermissionDenied(error.detail) from error
+    return back_to(request, "/settings/")

@@ -4,6 +4,7 @@ from chat.models.api_token import ApiToken
 from chat.models.attachment import Attachment
 from chat.models.membership import Membership
 from chat.models.message import Message, MessageEdit, Reaction
+from chat.models.notification import NotificationSetting, RoomMute
 from chat.models.read_marker import ReadMarker
 from chat.models.room import Room
 
@@ -13,7 +14,9 @@ __all__ = [
     "Membership",
     "Message",
     "MessageEdit",
+    "NotificationSetting",
     "Reaction",
     "ReadMarker",
     "Room",
+    "RoomMute",
 ]

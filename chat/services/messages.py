@@ -28,6 +28,7 @@ from chat.services.attachments import (
 )
 from chat.services.broadcast import group_send
 from chat.services.errors import ConflictError, ServiceError
+from chat.services.notifications import notify_events
 from chat.services.validation import clean_body, clean_client_id, clean_id, clean_version
 from chat.services.versions import room_next_version
 from mychannels.dashboard.counters import message_counted
@@ -87,6 +88,9 @@ async def _send_quietly(room_id: int, events: list[tuple[str, dict[str, Any]]]) 
 
 
 async def broadcast_message(message: Message) -> None:
+    """To the room's sockets and room lists first; then, once per message, the `notify`
+    frame to those who should hear of it (a read of its own, which the room does not wait
+    for)."""
     message_counted(room_id=message.room_id)  # the operations dashboard (after commit)
     await _send_quietly(
         message.room_id,
@@ -95,6 +99,7 @@ async def broadcast_message(message: Message) -> None:
             (room_activity_group(message.room_id), message_activity_event(message)),
         ],
     )
+    await _send_quietly(message.room_id, await notify_events(message))
 
 
 async def broadcast_change(room_id: int, frame: dict[str, Any]) -> None:
