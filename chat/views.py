@@ -14,7 +14,9 @@ from chat import ratelimit
 from chat.api import search_params
 from chat.api_auth import ApiError
 from chat.models import Room
+from chat.selectors.members import room_member_names
 from chat.selectors.messages import message_in_room
+from chat.selectors.notifications import room_is_muted
 from chat.selectors.rooms import (
     public_rooms_to_join,
     room_get,
@@ -61,9 +63,11 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
         "room": shown,
     }
+    config["members"] = await room_member_names(room_id=room.pk)  # the @ autocomplete's
     if at := await opened_at(request, room.pk):
         config["at"] = at
-    context = {"room": room, "shown": shown, "config": config, "alerts": alerts}
+    muted = await room_is_muted(user_id=user.pk, room_id=room.pk)
+    context = {"room": room, "shown": shown, "config": config, "alerts": alerts, "muted": muted}
     return render(request, "chat/room.html", context)
 
 

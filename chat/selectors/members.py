@@ -84,3 +84,11 @@ def member_usernames(room_id: int, lowercase_names: list[str]) -> list[str]:
         .filter(name_lower__in=lowercase_names[:MAX_CANDIDATES])
         .values_list(field, flat=True)
     )
+
+
+async def room_member_names(*, room_id: int) -> list[str]:
+    """Every member's username, sorted (the composer's @ autocomplete)."""
+    users = get_user_model()
+    field = users.USERNAME_FIELD
+    names = users.objects.filter(rooms_joined=room_id).order_by(field).values_list(field, flat=True)
+    return [name async for name in names]

@@ -4,6 +4,7 @@
 // exception is a message's `html`, sanitized on the server (room/message_view.js).
 import { createMessageActions } from "./room/actions.js";
 import { createComposer } from "./room/composer.js";
+import { createMentionAutocomplete, highlightMentionsOf } from "./room/mentions.js";
 import { createMessageList } from "./room/messages.js";
 import { createPresence } from "./room/presence.js";
 import { createReadMarker } from "./room/read.js";
@@ -68,6 +69,13 @@ const actions = createMessageActions({
   send,
   showError: composer.showError,
 });
+createMentionAutocomplete({
+  input: byId("body"),
+  list: byId("mention-list"),
+  members: () => config.members || [],
+  me: config.username,
+});
+highlightMentionsOf(config.username);
 // An edit or a deletion: counted for catch-up, shown in place, and an open editor told.
 function changed(frame) {
   catchUp.saw(frame.message.version);

@@ -4,6 +4,7 @@
 // conversation. Other modules on the page hear each frame as a `rooms:frame` event, so a page
 // never opens a second room list socket. User text goes in with textContent only.
 import { LiveSocket } from "../js/livesocket.js";
+import { createNotifier, showUnreadInTitle } from "../js/notifications.js";
 import { api, suggestUsers } from "./api.js";
 
 const byId = (id) => document.getElementById(id);
@@ -62,13 +63,24 @@ function showCounts(roomId, counts) {
       setBadge(entry.row.querySelector(".badge." + kind), counts[kind]);
     }
   }
+  showUnreadTotal();
 }
 
 function forget(roomId) {
   const entry = rooms.get(roomId);
   if (entry) entry.row.remove();
   rooms.delete(roomId);
+  showUnreadTotal();
 }
+
+// "(3) general · MyChannels": every room's unread count, summed, in the tab's title.
+function showUnreadTotal() {
+  let total = 0;
+  rooms.forEach((entry) => { total += entry.room.unread || 0; });
+  showUnreadInTitle(total);
+}
+
+const notifier = createNotifier({ roomName: (roomId) => rooms.get(roomId)?.room.name || "" });
 
 async function loadRooms() {
   const answer = await api("GET", "/api/rooms/");
@@ -82,6 +94,7 @@ const handlers = {
   room_joined: (frame) => show(frame.room),
   room_updated: (frame) => { if (rooms.has(frame.room.id)) show(frame.room); },
   room_left: (frame) => forget(frame.room_id),
+  notify: (frame) => notifier.handle(frame),
 };
 
 const live = LiveSocket({

@@ -1,0 +1,120 @@
+"""`notify` across processes: a message posted on one Daphne process reaches the room list
+socket of the mentioned user held by another, through the Redis layer and the per-user group;
+the author, members not mentioned, a muted room and a self-mention hear nothing. The two
+processes and their PostgreSQL database are started once for the module."""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+
+import pytest
+import websockets
+
+from tests.e2e.livechat import next_of, post_message
+from tests.liveserver import (
+    ServerProcess,
+    ServiceConfig,
+    fresh_postgres_database,
+    login,
+    prepare_database,
+    room_id,
+    socket_headers,
+    start_daphne,
+)
+from tests.services import ensure_postgres, ensure_redis
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def processes(tmp_path_factory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    ensure_postgres()
+    redis_url = ensure_redis()
+    with fresh_postgres_database() as database_url:
+        config = ServiceConfig(database_url=database_url, redis_url=redis_url)
+        config.extra_env["CHANNEL_LAYER_PREFIX"] = config.env()["CHANNEL_LAYER_PREFIX"]
+        prepare_database(config)
+        logs = tmp_path_factory.mktemp("notify")
+        first, second = start_daphne(config, logs), start_daphne(config, logs)
+        try:
+            yield first, second
+        finally:
+            first.stop()
+            second.stop()
+
+
+@contextlib.asynccontextmanager
+async def room_list(server: ServerProcess, client):
+    """A `/ws/rooms/` socket, its opening `rooms` frame read."""
+    socket = await websockets.connect(
+        server.ws_url("/ws/rooms/"), additional_headers=socket_headers(server, client)
+    )
+    try:
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "rooms"
+        yield socket
+    finally:
+        await socket.close()
+
+
+async def notifies_within(socket, seconds: float = 1.5) -> list[dict]:
+    frames = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                frame = json.loads(await socket.recv())
+                if frame["type"] == "notify":
+                    frames.append(frame)
+    return frames
+
+
+def mute(server: ServerProcess, client, room: int) -> None:
+    response = client.post(
+        f"/settings/rooms/{room}/mute/",
+        data={"muted": "1", "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+        headers={"Origin": server.origin, "Referer": f"{server.url}/settings/"},
+    )
+    assert response.status_code == 302, response.text
+
+
+@pytest.fixture(scope="module")
+def clients(processes):
+    first, second = processes
+    return {name: login(first if name == "alice" else second, name) for name in DEMO}
+
+
+DEMO = ("alice", "bob", "carol")
+
+
+async def test_a_mention_on_one_process_notifies_on_the_other(processes, clients):
+    first, second = processes
+    general = room_id(clients["alice"], "general")
+    async with (
+        room_list(second, clients["bob"]) as bob,
+        room_list(second, clients["carol"]) as carol,
+        room_list(first, clients["alice"]) as alice,
+    ):
+        message = post_message(first, clients["alice"], general, "@bob the build is green")
+        frame = await next_of(bob, "notify", timeout=10)
+        assert frame["room_id"] == general
+        assert frame["message"]["id"] == message["id"]
+        assert frame["message"]["mentions"] == ["bob"]
+        assert frame["message"]["body"] == "@bob the build is green"
+        assert await notifies_within(carol) == []
+        assert await notifies_within(alice, 0.5) == []
+
+
+async def test_self_mention_and_muted_room_notify_nobody(processes, clients):
+    first, second = processes
+    general, random_room = (room_id(clients["alice"], name) for name in ("general", "random"))
+    mute(second, clients["bob"], random_room)
+    async with (
+        room_list(second, clients["bob"]) as bob,
+        room_list(first, clients["alice"]) as alice,
+    ):
+        post_message(first, clients["alice"], general, "reminder for @alice")
+        post_message(first, clients["alice"], random_room, "@bob in a muted room")
+        assert await notifies_within(alice) == []
+        assert await notifies_within(bob, 0.5) == []
+        post_message(first, clients["alice"], general, "@bob still here")
+        assert [f["message"]["body"] for f in await notifies_within(bob)] == ["@bob still here"]
