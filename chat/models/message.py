@@ -18,7 +18,7 @@ SEARCH_CONFIG = "simple"
 class BodySearchVector(models.GeneratedField):
     """The body's tsvector, computed and stored by PostgreSQL itself on every insert and
     update, whoever writes (the services' raw SQL, the ORM, the admin, bulk imports), and
-    indexed by GIN (chat_message_search_gin, migration 0003). Never written by Django.
+    indexed by GIN (chat_message_search_gin, migration 0005). Never written by Django.
     Elsewhere (SQLite in development) the column stays NULL: search there matches words
     in the body (chat/selectors/search.py)."""
 

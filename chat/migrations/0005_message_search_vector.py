@@ -42,7 +42,7 @@ class RunSQLOn(migrations.RunSQL):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0002_message_versions_edits_reactions'),
+        ('chat', '0004_attachments'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0003_message_search_vector'),
+        ('chat', '0005_message_search_vector'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
