@@ -28,16 +28,6 @@ const uploads = createUploads({
   fileInput: byId("attach-input"),
   showError: (frame) => composer.showError(frame),
 });
-const uploads = createUploads({
-  roomId: config.roomId,
-  csrfToken: byId("send-form").dataset.csrf,
-  list: byId("uploads"),
-  dropZone: document.querySelector(".room-body"),
-  input: byId("body"),
-  button: byId("attach"),
-  fileInput: byId("attach-input"),
-  showError: (frame) => composer.showError(frame),
-});
 const reads = createReadMarker({ send, lastId: () => messages.lastId });
 const composer = createComposer({
   form: byId("send-form"),
