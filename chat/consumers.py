@@ -398,7 +398,9 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
             await self._subscribe(room_id)
         for state in await unread_states(user_id=self.user.pk):
             self.counts[state.room_id] = state
-        self.mentions = await mention_counts(user_id=self.user.pk, room_ids=list(self.counts))
+        self.mentions = await mention_counts(
+            user_id=self.user.pk, room_ids=list(self.counts), username=self.user.get_username()
+        )
         rooms = [await self._room_counts(state) for state in self.counts.values()]
         await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
         self.taking_frames = True
@@ -462,15 +464,22 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
         }
         await self.send(text_data=dumps(frame))
 
+    async def _mention_counts(self, room_id: int) -> dict[int, int]:
+        return await mention_counts(
+            user_id=self.user.pk, room_ids=[room_id], username=self.user.get_username()
+        )
+
     async def _recount(self, room_id: int) -> None:
         states = await unread_states(user_id=self.user.pk, room_id=room_id)
         if not states:  # not a member (any more): hear nothing of the room
             await self._unsubscribe(room_id)
             self.counts.pop(room_id, None)
             return
-        before = self.counts.get(room_id)
+        before, mentions_before = self.counts.get(room_id), self.mentions.get(room_id, 0)
         self.counts[room_id] = states[0]
-        if before is None or before.unread != states[0].unread:
+        self.mentions.update(await self._mention_counts(room_id))
+        changed = before is None or before.unread != states[0].unread
+        if changed or mentions_before != self.mentions[room_id]:
             await self._send_count(states[0])
 
     # Group events.
@@ -481,6 +490,8 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
         counts = event["author_id"] != self.user.pk and event["id"] > state.last_read_id
         state = state.after_message(event["id"], counts=counts)
         self.counts[state.room_id] = state
+        if counts and self.user.get_username() in event.get("mentions", ()):
+            self.mentions[state.room_id] = self.mentions.get(state.room_id, 0) + 1
         if counts:
             await self._send_count(state)
 
@@ -505,7 +516,7 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
             await self._unsubscribe(room_id)
             return
         self.counts[room_id] = states[0]
-        self.mentions.update(await mention_counts(user_id=self.user.pk, room_ids=[room_id]))
+        self.mentions.update(await self._mention_counts(room_id))
         room.update(await self._room_counts(states[0]))
         del room["room_id"]
         await self.send(text_data=dumps({"type": "room_joined", "room": room}))

@@ -21,9 +21,10 @@ from chat.selectors.rooms import (
     public_rooms_to_join,
     room_get,
     room_object,
+    room_objects,
     rooms_of_user,
 )
-from chat.selectors.search import search_messages
+from chat.selectors.search import SearchHit, SearchPage, search_messages
 from chat.services import direct_rooms, membership
 from chat.services.errors import ServiceError
 from chat.services.notifications import notification_level_set, room_mute_set
@@ -92,9 +93,18 @@ async def search(request: HttpRequest) -> HttpResponse:
             context["error"] = error.detail
         else:
             user = await request.auser()
-            context["page"] = await search_messages(user_id=user.pk, **params)
-            context["room_id"] = params["room_id"]
+            page = await search_messages(user_id=user.pk, **params)
+            context.update(page=page, room_id=params["room_id"])
+            context["results"] = await named_results(user.pk, page)
     return render(request, "chat/search.html", context)
+
+
+async def named_results(user_id: int, page: SearchPage) -> list[tuple[SearchHit, str]]:
+    """Each hit with its room's name as this user sees it (a direct room: the others)."""
+    room_ids = list({hit.message.room_id for hit in page.hits})
+    shown = await room_objects(user_id=user_id, room_ids=room_ids) if room_ids else []
+    names = {room["id"]: room["name"] for room in shown}
+    return [(hit, names.get(hit.message.room_id, hit.message.room.name)) for hit in page.hits]
 
 
 async def too_many_requests(request: HttpRequest) -> HttpResponse | None:
@@ -142,6 +152,8 @@ async def direct_room(request: HttpRequest, username: str) -> HttpResponse:
             return HttpResponse(error.detail, status=429, content_type="text/plain")
         raise Http404(error.detail) from error
     return redirect("chat:room", room_id=room.pk)
+
+
 def back_to(request: HttpRequest, fallback: str) -> HttpResponse:
     """Where a settings form came from (`next`, this site only), else `fallback`."""
     target = request.POST.get("next", "")

@@ -31,7 +31,9 @@ def _unread_for(user_id: int) -> QuerySet:
     )
 
 
-async def mention_counts(*, user_id: int, username: str, room_ids: list[int]) -> dict[int, int]:
+async def unread_mention_counts(
+    *, user_id: int, username: str, room_ids: list[int]
+) -> dict[int, int]:
     """Unread messages that mention the user, for each of `room_ids` (0 where none)."""
     counts = dict.fromkeys(room_ids, 0)
     if not room_ids:

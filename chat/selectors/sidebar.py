@@ -1,18 +1,31 @@
 """What the sidebar shows of each of a user's rooms: unread and mention counts, and how many
 people are in the room now."""
 
+from django.contrib.auth import get_user_model
+
+from chat.selectors.mentions import unread_mention_counts
 from chat.selectors.read_state import unread_states
 from chat.selectors.rooms import room_objects
 from chat.services.presence import tracker
 
 
-async def mention_counts(*, user_id: int, room_ids: list[int]) -> dict[int, int]:
-    """Unread messages that mention the user, per room.
+async def mention_counts(
+    *, user_id: int, room_ids: list[int], username: str | None = None
+) -> dict[int, int]:
+    """Unread messages that mention the user, per room (chat/selectors/mentions.py); the
+    API, the room list socket and the sidebar all read mention counts through it. Callers
+    that hold the user pass `username` and save a read."""
+    if not room_ids:
+        return {}
+    if username is None:
+        username = await username_of(user_id=user_id)
+    return await unread_mention_counts(user_id=user_id, username=username, room_ids=room_ids)
 
-    Mentions are being built separately: until a mentions relation exists every count is 0.
-    This is the one function that work fills in; the API, the room list socket and the
-    sidebar all read mention counts through it."""
-    return dict.fromkeys(room_ids, 0)
+
+async def username_of(*, user_id: int) -> str:
+    users = get_user_model()
+    names = users.objects.filter(pk=user_id).values_list(users.USERNAME_FIELD, flat=True)
+    return await names.afirst() or ""
 
 
 async def active_count(*, room_id: int) -> int:

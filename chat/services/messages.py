@@ -63,12 +63,14 @@ def change_event(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_activity_event(message: Message) -> dict[str, Any]:
-    """What room-list sockets hear of a message: where and by whom, never the body."""
+    """What room-list sockets hear of a message: where, by whom and whom it mentions (for
+    the mention counts), never the body."""
     return {
         "type": "rooms.message",
         "room_id": message.room_id,
         "id": message.id,
         "author_id": message.author_id,
+        "mentions": list(message.mentions or []),
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import AsyncClient
 
 from chat.models import Message, NotificationSetting, ReadMarker, RoomMute
-from chat.selectors.mentions import mention_counts
+from chat.selectors.mentions import unread_mention_counts
 from chat.selectors.notifications import notify_recipients
 from chat.services.errors import ServiceError
 from chat.services.messages import message_create, message_delete, message_edit
@@ -31,7 +31,8 @@ async def room_list():
         assert connected, code
         socket = Socket(comm)
         opened.append(socket)
-        assert (await socket.recv())["type"] == "rooms"
+        socket.opening = await socket.recv()
+        assert socket.opening["type"] == "rooms"
         return socket
 
     yield open_list
@@ -171,11 +172,13 @@ async def test_mention_counts_are_unread_messages_mentioning_the_user(people):
     await say(general, bob, "@bob talking to myself")
     await say(other, alice, "@Bob elsewhere")
     await ReadMarker.objects.acreate(user=bob, room=general, last_read_id=read.pk)
-    counts = await mention_counts(user_id=bob.pk, username="bob", room_ids=[general.pk, other.pk])
+    counts = await unread_mention_counts(
+        user_id=bob.pk, username="bob", room_ids=[general.pk, other.pk]
+    )
     assert counts == {general.pk: 1, other.pk: 1}
-    assert await mention_counts(user_id=carol.pk, username="carol", room_ids=[general.pk]) == {
-        general.pk: 0
-    }
+    assert await unread_mention_counts(
+        user_id=carol.pk, username="carol", room_ids=[general.pk]
+    ) == {general.pk: 0}
 
 
 async def test_settings_page_forms(people):
@@ -204,3 +207,13 @@ async def test_settings_page_forms(people):
     await outsider.aforce_login(dave)
     response = await outsider.post(f"/settings/rooms/{general.pk}/mute/", {"muted": "1"})
     assert response.status_code == 403
+
+
+async def test_rooms_api_carries_mention_counts(people):
+    alice, bob, _, _, general = people
+    await say(general, alice, "@bob one")
+    await say(general, alice, "@bob two")
+    client = AsyncClient()
+    await client.aforce_login(bob)
+    (room,) = (await client.get("/api/rooms/")).json()["rooms"]
+    assert (room["id"], room["unread"], room["mentions"]) == (general.pk, 2, 2)

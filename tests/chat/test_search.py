@@ -9,6 +9,7 @@ from django.test import AsyncClient, override_settings
 
 from chat.models import Message, Room
 from chat.selectors.search import MARK_START, MARK_STOP
+from chat.services.direct_rooms import direct_room_open
 from chat.services.membership import room_leave
 from chat.services.messages import message_create, message_delete, message_edit
 from tests.conftest import make_room, make_user
@@ -40,10 +41,9 @@ async def say(room: Room, author, body: str) -> Message:
 async def world():
     alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
     general = await make_room("general", [alice, bob], is_public=True)
-    # Rooms alice never joined: a private room, and a direct conversation of two others
-    # (before direct rooms exist as a kind, a private room of exactly two people).
+    # Rooms alice never joined: a private room, and a direct conversation of two others.
     secret = await make_room("secret", [bob, carol])
-    direct = await make_room("bob-carol", [bob, carol])
+    direct, _ = await direct_room_open(creator=bob, usernames=["carol"])
     return alice, bob, carol, general, secret, direct
 
 
@@ -103,6 +103,15 @@ async def test_only_rooms_the_user_belongs_to_now_never_deleted(world):
         "budget between us",
         "budget plans",
     ]
+
+
+async def test_direct_rooms_are_found_by_their_members_and_named_by_the_others(world):
+    _, bob, carol, _, _, direct = world
+    await say(direct, carol, "our little secret")
+    client = await logged_in(bob)
+    assert await found(client, "secret") == ["our little secret"]
+    page = (await client.get("/search/", {"q": "secret"})).content.decode()
+    assert '<span class="search-room">carol</span>' in page
 
 
 async def test_a_user_removed_from_a_room_no_longer_finds_its_messages(world):
