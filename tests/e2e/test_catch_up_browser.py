@@ -54,10 +54,14 @@ def redis_service(tmp_path):
 
 
 def store_without_broadcast(config: ServiceConfig, room: int, body: str) -> None:
-    """A message on record whose live frame is lost, as happens in a layer's gap."""
+    """A message on record whose live frame is lost, as happens in a layer's gap: stored
+    with the room's next version, as the message service stores it, and never broadcast."""
     code = (
-        "from django.contrib.auth import get_user_model; from chat.models import Message; "
-        f"Message.objects.create(room_id={room}, body={body!r}, "
+        "from django.contrib.auth import get_user_model; from django.db import transaction; "
+        "from chat.models import Message; from chat.services.versions import room_next_version\n"
+        "with transaction.atomic():\n"
+        f"    Message.objects.create(room_id={room}, body={body!r}, html='<p>'+{body!r}+'</p>', "
+        f"version=room_next_version({room}), "
         "author=get_user_model().objects.get(username='bob'))"
     )
     subprocess.run(
