@@ -162,7 +162,8 @@ def counted_statements(monkeypatch) -> Iterator[list[str]]:
 
 async def test_opening_reads_are_one_query_each_and_authors_need_none(monkeypatch):
     """A socket's opening reads (docs/performance.md): room + membership in one query, the
-    history page with its authors' names in one, and nothing more when it is serialized."""
+    history page with its authors' names and replies in one, the page's attachments in one
+    more (an empty page asks for none), and nothing more when it is serialized."""
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice])
     ids = [
@@ -175,13 +176,17 @@ async def test_opening_reads_are_one_query_each_and_authors_need_none(monkeypatc
     with counted_statements(monkeypatch) as sent:
         page = await opening_history(room.pk, None, 3)
         frame = [serializers.message_to_dict(m) for m in page.messages]
-    assert len(sent) == 1
+    assert len(sent) == 2 and "chat_attachment" in sent[1]
     assert [m["id"] for m in frame] == ids[1:] and page.has_more
     assert [m["username"] for m in frame] == ["bob", "alice", "alice"]
     assert frame[0]["body"] == "m1" and frame[0]["room_id"] == room.pk
     stored = await Message.objects.select_related("author").aget(pk=ids[1])
     assert frame[0] == serializers.message_to_dict(stored)  # the same as the ORM's row
     assert page.messages[1].author is page.messages[2].author  # one user object per author
+    empty = await make_room("empty", [alice])
+    with counted_statements(monkeypatch) as sent:
+        assert (await opening_history(empty.pk, None, 3)).messages == []
+    assert len(sent) == 1
 
 
 async def test_session_and_user_are_two_plain_queries_that_keep_djangos_checks(monkeypatch):
