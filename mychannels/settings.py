@@ -300,6 +300,13 @@ CHAT_UPLOAD_BURST = env_int("CHAT_UPLOAD_BURST", 20)
 # Multipart framing around the file (boundaries, part headers): an upload body may be this much
 # larger than the file limit; past that it is refused before Django spools it.
 CHAT_UPLOAD_BODY_SLACK_BYTES = 64 * 1024
+# The largest request body the server itself accepts, on any path: under Daphne a body past it
+# is refused (413) before Twisted buffers it in memory or a temporary file
+# (mychannels/runtime/httpbody.py). The largest body any route takes is an upload's; the
+# per-route limits (the upload's, Django's DATA_UPLOAD_MAX_MEMORY_SIZE) still apply within it.
+HTTP_MAX_BODY_BYTES = env_int(
+    "HTTP_MAX_BODY_BYTES", CHAT_ATTACHMENT_MAX_BYTES + CHAT_UPLOAD_BODY_SLACK_BYTES
+)
 
 # The contract's limits (docs/protocol.md).
 CHAT_MESSAGE_MAX_LENGTH = 2000
