@@ -35,6 +35,9 @@ in docs/performance.md ("What each change bought"):
 - `loopcache.py` (new): asyncio clients must not cross event loops; one per loop, closed with it.
 - `bodylimit.py` (new): HTTP request bodies over a limit refused (413) before Django's ASGI
   handler spools them to memory or disk; the limit per request is the caller's (routing.py).
+- `httpbody.py` patches daphne's `WebRequest` (applied by `mychannels/asgi.py`, so plain
+  `daphne` too): a body over HTTP_MAX_BODY_BYTES refused (413) before Twisted buffers it whole
+  in memory or a temporary file, declared (unread) or chunked (cut at the limit).
 - `redisclient.py` replaces redis-py's default pool with a blocking one of 32 connections
   (uvicorn storm of 2,000: 16.1 -> 13.3 s; DESIGN.md trap 1).
 """
