@@ -326,6 +326,9 @@ CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 10)
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
 # Open sockets per user across tabs and processes; the next one is closed with 4409.
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
+# Bytes the server may queue for one socket that is not reading before it closes it 1012 and
+# drops them (mychannels/runtime/sendbuffer.py); about 300 room messages of 2,000 characters.
+CHAT_SOCKET_SEND_BUFFER_BYTES = env_int("CHAT_SOCKET_SEND_BUFFER_BYTES", 1 << 20)
 # Frames larger than this are refused before they are parsed.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 # ...and by the server itself, before it buffers them: Daphne accepts 1 MiB by default

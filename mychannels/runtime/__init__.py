@@ -17,6 +17,9 @@ in docs/performance.md ("What each change bought"):
 - `closecodes.py` patches daphne's `WebSocketProtocol` (applied by `mychannels/asgi.py`, so
   plain `daphne` too): close codes 1009 and 1012 sent instead of raising (the client got
   1011), a frame over Daphne's limit closed 1009 instead of dropped (1006).
+- `sendbuffer.py` (new, patches daphne's `WebSocketProtocol` like `closecodes.py`): a socket
+  that stops reading is closed 1012 once more than CHAT_SOCKET_SEND_BUFFER_BYTES wait for it
+  in the process, and what waited is dropped (it had held MBs until the ping timed out).
 - `closedsocket.py` (new): a consumer sends nothing after its close frame (ASGI forbids it and
   uvicorn raises; group events keep arriving until the client answers the close).
 - `identitycache.py` (new): the one decoded event and built frame a broadcast's members share.
