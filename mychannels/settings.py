@@ -13,6 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+# REDIS_URL may name several servers, comma-separated: the channel layer shards over them, and
+# so does the service's own state (mychannels/runtime/redisshards.py).
+from mychannels.runtime.redisshards import redis_urls
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -163,12 +167,13 @@ def redis_channel_layer(url: str, prefix: str) -> dict:
         "CONFIG": {
             "hosts": [
                 {
-                    "address": url,
+                    "address": address,
                     "max_connections": REDIS_MAX_CONNECTIONS,
                     "socket_timeout": REDIS_SOCKET_TIMEOUT,
                     "socket_connect_timeout": 5,
                     "retry": REDIS_RETRY,
                 }
+                for address in redis_urls(url)
             ],
             "prefix": prefix,
             "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
@@ -186,11 +191,12 @@ def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
         "CONFIG": {
             "hosts": [
                 {
-                    "address": url,
+                    "address": address,
                     "max_connections": REDIS_MAX_CONNECTIONS,
                     "socket_timeout": REDIS_SOCKET_TIMEOUT,
                     "socket_connect_timeout": 5,
                 }
+                for address in redis_urls(url)
             ],
             "prefix": prefix,
         },
@@ -226,7 +232,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            # The first server only: given a list, Django's RedisCache writes to the first
+            # and reads from the others as replicas, which shards are not.
+            "LOCATION": redis_urls(REDIS_URL)[0],
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             # A login with Redis away fails within seconds instead of hanging.
             "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
