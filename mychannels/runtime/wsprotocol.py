@@ -77,7 +77,12 @@ def write_now(transport: Any, data: bytes) -> None:
 class ChatWebSocketProtocol(WebSocketProtocol):
     def handle_reply(self, message: dict) -> None:
         if message.get("type") == "websocket.send" and self._send_text_fast(message):
-            sendbuffer.check(self)  # the slow path's check is in Daphne's handle_reply
+            # The slow path's check is in Daphne's handle_reply. Called only when something
+            # waits (a reading client leaves Twisted's list buffer empty): the call costs
+            # 0.25-0.67 us, 1-2% of a delivery; the test alone about 0.05 us
+            # (docs/performance.md).
+            if getattr(self.transport, "_tempDataLen", 1):
+                sendbuffer.check(self)
             return
         super().handle_reply(message)
 
