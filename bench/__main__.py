@@ -31,6 +31,7 @@ from bench.servers import (
     start_tutorial,
     stored_messages,
 )
+from bench.soak import soak
 from tests.services import ensure_postgres, ensure_redis
 
 SYSTEMS = ["bare", "tutorial", "service"]
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "systems": {},
     }
+    results["workers"] = args.workers
     client = LoadClient(workers=args.workers)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     try:
@@ -80,6 +82,19 @@ def run(args: argparse.Namespace) -> dict:
             service = ServiceEnv(database_url=database_url, extra=extra)
             data = migrate_and_populate(service, scale.users(), scale.rooms(), staff=args.dashboard)
             log(f"database ready: {scale.users()} users logged in")
+            if args.soak is not None:
+                server, room_ids = start_system("service", service, data, scale, log_dir, args)
+                ctx = Context(server, client, room_ids, data["sessions"], scale)
+                try:
+                    results["soak"] = soak(
+                        ctx, database_url, room_ids["r100"], args.soak, soak_rate(args)
+                    )
+                except Exception:
+                    print(server.log(), file=sys.stderr)
+                    raise
+                finally:
+                    server.stop()
+                args.systems = []
             for system in args.systems:
                 sent = 0
                 log(f"{system} ...")
@@ -132,6 +147,22 @@ def dashboard_open(server, data: dict, watching: bool) -> contextlib.AbstractCon
     return DashboardWatcher(server, data["staff_session"])
 
 
+# Half the service's headline as last recorded (docs/performance.md, 2026-11-30: 36,390/s),
+# when bench/results/latest.json has none.
+RECORDED_HEADLINE = 36390
+
+
+def soak_rate(args: argparse.Namespace) -> int:
+    """Deliveries per second for the soak: `--soak-rate`, else half the latest headline."""
+    if args.soak_rate:
+        return args.soak_rate
+    headline_now = RECORDED_HEADLINE
+    latest = BASE_DIR / "bench/results/latest.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        headline_now = json.loads(latest.read_text())["systems"]["service"]["headline"] or 0
+    return max(100, headline_now // 2)
+
+
 def ensure_postgres_and_redis() -> None:
     ensure_postgres()
     ensure_redis()
@@ -169,17 +200,36 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="+", default=[], help="run only these scenarios")
     parser.add_argument("--workers", type=int, default=1, help="load client processes")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="only the soak case (not in the default run): the service at half the headline "
+        "rate, 5%% of the members reconnecting with ?since= every minute, typing and "
+        "reactions mixed in; results to bench/results/soak.json and soak.md",
+    )
+    parser.add_argument(
+        "--soak-rate", type=int, default=0, help="deliveries/s for --soak (default: half the "
+        "service's headline in bench/results/latest.json)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=BASE_DIR / "bench/results/latest.json")
     parser.add_argument(
         "--markdown", type=Path, default=None, help="default: docs/performance.md unless --tiny"
     )
     args = parser.parse_args()
+    if args.soak is not None:
+        if args.json == BASE_DIR / "bench/results/latest.json":
+            args.json = BASE_DIR / "bench/results/soak.json"
+        args.markdown = args.markdown or BASE_DIR / "bench/results/soak.md"
     results = run(args)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))
     print(report.summary(results))
     markdown = args.markdown or (None if args.tiny else BASE_DIR / "docs/performance.md")
-    if markdown:
+    if markdown and "soak" in results:
+        markdown.write_text("\n".join(["# Soak", "", *report.soak_lines(results["soak"]), ""]))
+    elif markdown:
         report.write(results, markdown)
         print(f"[bench] wrote {markdown}", file=sys.stderr)
     subprocess.run(["uptime"], check=False)

@@ -46,6 +46,8 @@ def summary(results: dict) -> str:
             lines.append(f"  dashboard open during phase {phase}: {watched}")
         if "stored" in outcome:
             lines.append(f"  stored {outcome['stored']} of {outcome['sent']} sent")
+    if "soak" in results:
+        lines += report_soak_summary(results["soak"])
     lines.append(f"total {results['seconds']} s, load {results['machine']['load_after']}")
     return "\n".join(lines)
 
@@ -119,13 +121,8 @@ def write(results: dict, path: Path, notes: str = "") -> None:
         "",
         "### Headline: highest delivery rate in the 100-member room, zero loss, p99 < 200 ms",
         "",
-        "| system | deliveries/s |",
-        "|---|---|",
+        *headline_table(results),
     ]
-    tutorial = results["systems"].get("tutorial", {}).get("headline")
-    for system, outcome in results["systems"].items():
-        ratio = f" ({outcome['headline'] / tutorial:.1f}x the tutorial)" if tutorial else ""
-        lines.append(f"| {system} | {outcome['headline']}{ratio if system != 'tutorial' else ''} |")
     service = results["systems"].get("service")
     if service and "stored" in service:
         lines += ["", f"Messages sent to the service: {service['sent']}; "
@@ -164,6 +161,92 @@ def write(results: dict, path: Path, notes: str = "") -> None:
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
     path.write_text(f"{before}{start}\n{measured}\n{end}{after}")
+
+
+CPU_COLUMNS = (1000, 4000, 10000, 20000, 30000)  # offered rates shown, when every system ran them
+
+
+def limit_of(rows: list[dict], workers: int) -> str:
+    """What stopped a ramp, read off its first failed step: the server's core, the load
+    client's processes, or neither (latency or loss with CPU to spare)."""
+    failed = [r for r in rows if not r["ok"]]
+    if not failed:
+        return "not reached"
+    first = failed[0]
+    if first["client_cpu_share"] >= 0.9 * workers:
+        return f"load client ({first['client_cpu_share']:.0%} of {workers} core(s))"
+    if first["server_cpu_share"] >= 0.9:
+        return f"server CPU ({first['server_cpu_share']:.0%})"
+    return "latency/loss, CPU to spare"
+
+
+def headline_table(results: dict) -> list[str]:
+    """Each system's maximum, what limited it, and its server CPU per 1,000 deliveries at the
+    same offered rates (passed or not: a failed step's CPU is still what the work cost), with
+    the service's ratio to the bare server under both."""
+    systems = results["systems"]
+    workers = results.get("workers", 1)
+    by_rate = {
+        system: {r["target"]: r for r in outcome.get("room100", [])}
+        for system, outcome in systems.items()
+    }
+    rates = [rate for rate in CPU_COLUMNS if all(rate in rows for rows in by_rate.values())]
+    lines = [
+        "| system | max deliveries/s | limit | "
+        + " | ".join(f"CPU s/1k at {rate:,}/s" for rate in rates)
+        + " |",
+        "|---|---|---|" + "---|" * len(rates),
+    ]
+    for system, outcome in systems.items():
+        cells = [fmt(by_rate[system][rate]["cpu_per_1000"], 3) for rate in rates]
+        lines.append(
+            f"| {system} | {outcome['headline']} | {limit_of(outcome.get('room100', []), workers)} "
+            f"| " + " | ".join(cells) + " |"
+        )
+    bare, service = systems.get("bare"), systems.get("service")
+    if bare and service and bare["headline"]:
+        ratios = []
+        for rate in rates:
+            b, s = by_rate["bare"][rate]["cpu_per_1000"], by_rate["service"][rate]["cpu_per_1000"]
+            ratios.append(f"{s / b:.1f}x" if b and s else "-")
+        lines.append(
+            f"| service / bare | {service['headline'] / bare['headline']:.2f} | "
+            + " | "
+            + " | ".join(ratios)
+            + " |"
+        )
+    tutorial = systems.get("tutorial")
+    if tutorial and tutorial["headline"] and service:
+        lines += ["", f"The service delivers {service['headline'] / tutorial['headline']:.1f}x "
+                  "the tutorial's maximum."]  # fmt: skip
+    return lines
+
+
+def report_soak_summary(soak: dict) -> list[str]:
+    return [f"== soak: {soak}"]
+
+
+def soak_lines(soak: dict) -> list[str]:
+    """The soak case's result (`python -m bench --soak MINUTES`)."""
+    return [
+        f"Soak of {soak['minutes']} min at {soak['deliveries_per_second']} deliveries/s "
+        f"({soak['messages_per_second']} messages/s in a room of {soak['members']}), "
+        f"{soak['reconnects']} reconnects with `?since=`, {soak['typing']} typing and "
+        f"{soak['reactions']} reaction frames; {soak['drain_seconds']} s for the server to "
+        "catch up with what it was sent (0-3 s: it kept up).",
+        "",
+        "| check | result |",
+        "|---|---|",
+        f"| server RSS after the first minute / at the end | {soak['rss_mb_first_minute']} MB / "
+        f"{soak['rss_mb_end']} MB |",
+        f"| error frames | {soak['error_frames']} |",
+        f"| closes 1011 (and other unasked closes) | {soak['closes_1011']} "
+        f"({soak['other_closes']}) |",
+        f"| messages sent / stored / stored more than once | {soak['sent']} / {soak['stored']} / "
+        f"{soak['stored_twice']} |",
+        f"| acknowledged but not stored | {soak['acked_not_stored']} |",
+        f"| (client, message) pairs neither delivered nor caught up | {soak['missed']} |",
+    ]
 
 
 def fmt_load(load) -> str:

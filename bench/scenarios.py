@@ -28,6 +28,7 @@ class Scale:
     refine_steps: int = 0  # bisections between the last passed and the first failed rate
     idle_seconds: float = 40.0  # time allowed for opening the idle sockets
     open_concurrency: int = 200  # handshakes in flight while opening a scenario's sockets
+    beyond: int = 0  # rungs past the ladder for a system that passes all of it (rate_ladder)
 
     @classmethod
     def full(cls) -> "Scale":
@@ -48,6 +49,8 @@ class Scale:
             refine_steps=2,
             idle_seconds=10.0,
             open_concurrency=500,
+            # 40,000 x 1.5^6 = 456,000: far past what one client process or one core serves.
+            beyond=6,
         )
 
     @classmethod
@@ -189,17 +192,26 @@ PROGRESS_KEYS = ("target", "deliveries_per_second", "loss", "p50_ms", "p99_ms",
 RECOVERY_SECONDS = 1.0
 
 
-def rate_ladder(rates: list[int], refine_steps: int, rows: list[dict]) -> Iterator[int]:
+def rate_ladder(rates: list[int], refine_steps: int, rows: list[dict], beyond: int = 0,
+                factor: float = 1.5) -> Iterator[int]:  # fmt: skip
     """The rates of a ramp, given the rows measured so far: up the ladder until the first
     failed rate, then `refine_steps` bisections between the best passed rate and the lowest
-    failed one, so that the headline is not rounded down to the ladder's last rung."""
+    failed one, so that the headline is not rounded down to the ladder's last rung. A system
+    that passes every rung climbs up to `beyond` more, each `factor` times the last: the bare
+    server passed the whole ladder, so its maximum (the ratio's denominator) was a cap."""
     passed = failed = None
-    for rate in rates:
+    ladder = list(rates)
+    extra = 0
+    while ladder:
+        rate = ladder.pop(0)
         yield rate
         if not rows[-1]["ok"]:
             failed = rate
             break
         passed = rate
+        if not ladder and extra < beyond:
+            extra += 1
+            ladder.append(int(round(rate * factor, -3)))
     if failed is None or passed is None:
         return
     for _ in range(refine_steps):
@@ -236,7 +248,7 @@ def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[in
             sender_rooms.append(room)
     rooms_members = dict.fromkeys(rooms, members)
     rows = []
-    for rate in rate_ladder(rates, ctx.scale.refine_steps, rows):
+    for rate in rate_ladder(rates, ctx.scale.refine_steps, rows, beyond=ctx.scale.beyond):
         if rows and not rows[-1]["ok"]:
             time.sleep(RECOVERY_SECONDS)  # a saturated step leaves a backlog behind it
         step = len(ctx.results.setdefault("_steps", [])) + 1

@@ -6,12 +6,14 @@ server processes; without Redis it lives in this process, which is all there is 
 
 import logging
 import time
+from typing import Any
 
 import redis
 from django.conf import settings
 
 from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.redisshards import Shards, redis_urls
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +62,13 @@ class MemoryBuckets:
 
 
 class RedisBuckets:
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis_client(url)
-        self._script = self._redis.register_script(_TOKEN_BUCKETS_LUA)
+    """Buckets in Redis. A bucket's key is `<kind>:<user id>`; one call's buckets belong to one
+    user, share that user's hash tag and live on the server that carries the user's group
+    (mychannels/runtime/redisshards.py)."""
+
+    def __init__(self, url: str | list[str], prefix: str) -> None:
+        urls = redis_urls(url) if isinstance(url, str) else url
+        self._servers = Shards(urls, prefix, self._server)
         self._prefix = prefix
         # While Redis is away, limits still hold, per process: failing closed would cut every
         # socket off over an outage, failing open would leave the database unprotected.
@@ -77,15 +83,24 @@ class RedisBuckets:
         args: list[float] = [time.time()]
         for _, rate, burst in limits:
             args += [rate, burst]
+        owner = limits[0][0].rpartition(":")[2]
+        keys = []
+        for key, _, _ in limits:
+            kind, _, key_owner = key.rpartition(":")
+            assert key_owner == owner, "one call's buckets belong to one user"
+            keys.append(f"{{{self._prefix}:user.{owner}}}:rl:{kind}")
+        script = self._servers.for_group(f"user.{owner}")
         try:
-            refused = await self._script(
-                keys=[f"{self._prefix}:rl:{key}" for key, _, _ in limits], args=args
-            )
+            refused = await script(keys=keys, args=args)
         except redis.RedisError as error:
             self._went_down(error)
             return await self._fallback.take_all(limits)
         self._back_up()
         return int(refused)
+
+    @staticmethod
+    def _server(url: str) -> Any:
+        return redis_client(url).register_script(_TOKEN_BUCKETS_LUA)
 
     def _went_down(self, error: Exception) -> None:
         if not self._redis_down:

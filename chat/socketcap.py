@@ -12,23 +12,26 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.redisshards import Shards, redis_urls
 
 TTL_SECONDS = 40
 HEARTBEAT_SECONDS = 15
 
-# KEYS[1] the user's set, KEYS[2] every socket's; ARGV: now, expires, cap, conn_id, ttl.
-# Returns 1 when admitted.
+# KEYS[1] the user's set; ARGV: now, expires, cap, conn_id, ttl. Returns 1 when admitted.
+# The service-wide set is written beside it, not in it: on a Redis Cluster a script may only
+# touch keys of one hash tag, and the user's tag is not the service's.
 _ADMIT_LUA = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
 return 1
 """
 
@@ -55,65 +58,90 @@ class MemorySockets:
 
 
 class RedisSockets:
+    """Per-user sets on the server that carries the user's group
+    (mychannels/runtime/redisshards.py); each server also keeps the service-wide set of the
+    sockets whose users it holds, and the count sums them."""
+
     def __init__(
         self,
-        url: str,
+        url: str | list[str],
         prefix: str,
         ttl: float = TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._redis = redis_client(url)
-        self._admit = self._redis.register_script(_ADMIT_LUA)
-        self._prefix = f"{prefix}:sockets"
-        self._all_key = f"{self._prefix}:all"
+        urls = redis_urls(url) if isinstance(url, str) else url
+        self._servers = Shards(urls, prefix, redis_client)
+        self._admit = self._servers.first.register_script(_ADMIT_LUA)  # its sha, everywhere
+        self._tag_prefix = prefix
+        self._all_key = f"{prefix}:sockets:all"
         self._ttl = ttl
         self._clock = clock
         self._local: dict[int, set[str]] = {}  # what this process holds, for the heartbeat
         self._heartbeat: asyncio.Task | None = None
 
     def _key(self, user_id: int) -> str:
-        return f"{self._prefix}:user:{user_id}"
+        return f"{{{self._tag_prefix}:user.{user_id}}}:sockets"
+
+    def _server(self, user_id: int) -> Any:
+        return self._servers.for_group(f"user.{user_id}")
 
     async def admit(self, user_id: int, conn_id: str, cap: int) -> bool:
         now = self._clock()
-        admitted = await self._admit(
-            keys=[self._key(user_id), self._all_key],
-            args=[now, now + self._ttl, cap, conn_id, int(self._ttl) + 1],
-        )
-        if admitted:
-            self._local.setdefault(user_id, set()).add(conn_id)
-            if self._heartbeat is None or self._heartbeat.done():
-                self._heartbeat = asyncio.ensure_future(self._refresh_forever())
-        return bool(admitted)
+        server, key = self._server(user_id), self._key(user_id)
+        args = [now, now + self._ttl, cap, conn_id, int(self._ttl) + 1]
+        # One round trip: the script and the service-wide entry (taken back if refused,
+        # which is rare). redis-py's script objects would ask SCRIPT EXISTS first.
+        async with server.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._admit.sha, 1, key, *args)
+            pipe.zadd(self._all_key, {conn_id: now + self._ttl})
+            admitted, _ = await pipe.execute(raise_on_error=False)
+        if isinstance(admitted, NoScriptError):  # the server restarted: load it again
+            admitted = await server.eval(_ADMIT_LUA, 1, key, *args)
+        elif isinstance(admitted, Exception):
+            raise admitted
+        if not admitted:
+            await server.zrem(self._all_key, conn_id)
+            return False
+        self._local.setdefault(user_id, set()).add(conn_id)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.ensure_future(self._refresh_forever())
+        return True
 
     async def release(self, user_id: int, conn_id: str) -> None:
         conns = self._local.get(user_id, set())
         conns.discard(conn_id)
         if not conns:
             self._local.pop(user_id, None)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._server(user_id).pipeline(transaction=False) as pipe:
             pipe.zrem(self._key(user_id), conn_id)
             pipe.zrem(self._all_key, conn_id)
             await pipe.execute()
 
     async def refresh(self) -> None:
         expires = self._clock() + self._ttl
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id, conns in list(self._local.items()):
-                pipe.zadd(self._key(user_id), dict.fromkeys(conns, expires))
-                pipe.expire(self._key(user_id), int(self._ttl) + 1)
-                pipe.zadd(self._all_key, dict.fromkeys(conns, expires))
-            await pipe.execute()
+        by_server: dict[int, tuple[Any, list[tuple[int, set[str]]]]] = {}
+        for user_id, conns in list(self._local.items()):
+            server = self._server(user_id)
+            by_server.setdefault(id(server), (server, []))[1].append((user_id, conns))
+        for server, users in by_server.values():
+            async with server.pipeline(transaction=False) as pipe:
+                for user_id, conns in users:
+                    pipe.zadd(self._key(user_id), dict.fromkeys(conns, expires))
+                    pipe.expire(self._key(user_id), int(self._ttl) + 1)
+                    pipe.zadd(self._all_key, dict.fromkeys(conns, expires))
+                await pipe.execute()
 
     async def open_count(self) -> int:
         """Sockets open in every process; a crashed process's entries are dropped as they
-        expire, here, since nobody else owns the service-wide set."""
-        now = self._clock()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(self._all_key, "-inf", now)
-            pipe.zcard(self._all_key)
-            _, count = await pipe.execute()
-        return int(count)
+        expire, here, since nobody else owns the service-wide sets."""
+        now, count = self._clock(), 0
+        for server in self._servers.all:
+            async with server.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(self._all_key, "-inf", now)
+                pipe.zcard(self._all_key)
+                _, on_server = await pipe.execute()
+            count += int(on_server)
+        return count
 
     async def _refresh_forever(self) -> None:
         while self._local:

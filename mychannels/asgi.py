@@ -5,9 +5,12 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mychannels.settings")
 
+from django.conf import settings
+
 from mychannels.routing import build_application
 from mychannels.runtime.closecodes import let_daphne_send_rfc_close_codes
 from mychannels.runtime.httpbody import refuse_oversized_bodies_in_daphne
+from mychannels.runtime.sendbuffer import bound_send_buffers
 
 # Here, not in the project's server entry: plain `daphne` loads nothing else of ours, and it
 # too must send 1009 and 1012 instead of failing with 1011 (mychannels/runtime/closecodes.py),
@@ -15,6 +18,9 @@ from mychannels.runtime.httpbody import refuse_oversized_bodies_in_daphne
 # (mychannels/runtime/httpbody.py). Both are inert under uvicorn.
 let_daphne_send_rfc_close_codes()
 refuse_oversized_bodies_in_daphne()
+# Likewise: a socket that stops reading is closed 1012 past this many queued bytes
+# (mychannels/runtime/sendbuffer.py).
+bound_send_buffers(settings.CHAT_SOCKET_SEND_BUFFER_BYTES)
 
 application = build_application()
 

@@ -106,19 +106,23 @@ def log_redis_at_start() -> None:
         return
     import redis
 
-    url = redacted(settings.REDIS_URL)
-    try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=CHECK_TIMEOUT_SECONDS, socket_timeout=2
-        )
-        with client:
-            client.ping()
-    except redis.RedisError as error:
-        logger.error(
-            "Redis at %s is unreachable (%s): the channel layer is down, so WebSockets will "
-            "fail until it is back; /healthz reports it.",
-            url,
-            error,
-        )
-        return
-    logger.info("Channel layer: Redis at %s is reachable.", url)
+    from mychannels.runtime.redisshards import redis_urls
+
+    for server_url in redis_urls(settings.REDIS_URL):  # each shard on its own
+        url = redacted(server_url)
+        try:
+            client = redis.Redis.from_url(
+                server_url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS, socket_timeout=2
+            )
+            with client:
+                client.ping()
+        except redis.RedisError as error:
+            logger.error(
+                "Redis at %s is unreachable (%s): the channel layer is down for its share of "
+                "rooms and users, so their WebSockets will fail until it is back; /healthz "
+                "reports it.",
+                url,
+                error,
+            )
+            continue
+        logger.info("Channel layer: Redis at %s is reachable.", url)

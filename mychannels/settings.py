@@ -13,6 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+# REDIS_URL may name several servers, comma-separated: the channel layer shards over them, and
+# so does the service's own state (mychannels/runtime/redisshards.py).
+from mychannels.runtime.redisshards import redis_urls
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -163,12 +167,13 @@ def redis_channel_layer(url: str, prefix: str) -> dict:
         "CONFIG": {
             "hosts": [
                 {
-                    "address": url,
+                    "address": address,
                     "max_connections": REDIS_MAX_CONNECTIONS,
                     "socket_timeout": REDIS_SOCKET_TIMEOUT,
                     "socket_connect_timeout": 5,
                     "retry": REDIS_RETRY,
                 }
+                for address in redis_urls(url)
             ],
             "prefix": prefix,
             "capacity": env_int("CHANNEL_LAYER_CAPACITY", 1000),
@@ -186,11 +191,12 @@ def redis_pubsub_channel_layer(url: str, prefix: str) -> dict:
         "CONFIG": {
             "hosts": [
                 {
-                    "address": url,
+                    "address": address,
                     "max_connections": REDIS_MAX_CONNECTIONS,
                     "socket_timeout": REDIS_SOCKET_TIMEOUT,
                     "socket_connect_timeout": 5,
                 }
+                for address in redis_urls(url)
             ],
             "prefix": prefix,
         },
@@ -226,7 +232,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            # The first server only: given a list, Django's RedisCache writes to the first
+            # and reads from the others as replicas, which shards are not.
+            "LOCATION": redis_urls(REDIS_URL)[0],
             "KEY_PREFIX": CACHE_KEY_PREFIX,
             # A login with Redis away fails within seconds instead of hanging.
             "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
@@ -333,6 +341,9 @@ CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 10)
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
 # Open sockets per user across tabs and processes; the next one is closed with 4409.
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
+# Bytes the server may queue for one socket that is not reading before it closes it 1012 and
+# drops them (mychannels/runtime/sendbuffer.py); about 300 room messages of 2,000 characters.
+CHAT_SOCKET_SEND_BUFFER_BYTES = env_int("CHAT_SOCKET_SEND_BUFFER_BYTES", 1 << 20)
 # Frames larger than this are refused before they are parsed.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 # ...and by the server itself, before it buffers them: Daphne accepts 1 MiB by default

@@ -76,17 +76,20 @@ def message_activity_event(message: Message) -> dict[str, Any]:
 
 async def _send_quietly(room_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
     """The write is already committed: if the channel layer is down, the writer still
-    succeeds and members get it when they catch up (the DB is the record)."""
-    try:
-        for group, event in events:
+    succeeds and members get it when they catch up (the DB is the record). Each group on
+    its own: with several Redis servers (REDIS_URL) a group whose server is away must not
+    keep the event from the groups on the others."""
+    for group, event in events:
+        try:
             await group_send(group, event)
-    except (TimeoutError, RedisError, OSError):
-        logger.warning(
-            "a change in room %s is stored but the channel layer is unreachable: members "
-            "will get it when they catch up",
-            room_id,
-            exc_info=True,
-        )
+        except (TimeoutError, RedisError, OSError):
+            logger.warning(
+                "a change in room %s is stored but the channel layer is unreachable for %s: "
+                "its members will get it when they catch up",
+                room_id,
+                group,
+                exc_info=True,
+            )
 
 
 async def broadcast_message(message: Message) -> None:

@@ -3,7 +3,11 @@ across processes (atomic Lua steps), or in memory for one development process.""
 
 import time
 
+from redis.exceptions import NoScriptError
+
+from chat.groups import room_group
 from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.redisshards import Shards, redis_urls
 
 
 def entry_of(conn_id: str, user_id: int, username: str) -> str:
@@ -78,32 +82,32 @@ class MemoryStore:
         )
 
 
-# Lua, so that each change and its version bump are one atomic step on the Redis server.
+# Lua, so that each change and its version bump are one atomic step on the Redis server. Both
+# keys of a room carry the room's hash tag (mychannels/runtime/redisshards.py); the index of
+# rooms with entries is one per server, written beside the scripts, never inside them.
 _BUMP_LUA = """
 local function bump(key, seed)
   if not redis.call('SET', key, seed, 'NX') then redis.call('INCR', key) end
 end
 """
-# KEYS: set, version, rooms index. ARGV: expires, version seed, room id, entries...
+# KEYS: set, version. ARGV: expires, version seed, entries...
 _ADD_LUA = (
     _BUMP_LUA
     + """
 local added = 0
-for i = 4, #ARGV do added = added + redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
-redis.call('SADD', KEYS[3], ARGV[3])
+for i = 3, #ARGV do added = added + redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
 if added > 0 then bump(KEYS[2], ARGV[2]) end
 return added
 """
 )
-# KEYS: set, version, rooms index. ARGV: expires, version seed, room id, now, entry.
+# KEYS: set, version. ARGV: expires, version seed, now, entry.
 # One round trip for a socket's arrival: add it, then read the set and version back.
 _ENTER_LUA = (
     _BUMP_LUA
     + """
-local added = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[3])
+local added = redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 if added > 0 then bump(KEYS[2], ARGV[2]) end
-return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], '+inf')}
+return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], '+inf')}
 """
 )
 # KEYS: set, version. ARGV: entry, version seed.
@@ -115,82 +119,122 @@ if removed > 0 then bump(KEYS[2], ARGV[2]) end
 return removed
 """
 )
-# KEYS: set, version, rooms index. ARGV: now, version seed, room id.
+# KEYS: set, version. ARGV: now, version seed. Returns {removed, left}.
 _SWEEP_LUA = (
     _BUMP_LUA
     + """
 local removed = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if removed > 0 then bump(KEYS[2], ARGV[2]) end
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[3]) end
-return removed
+return {removed, redis.call('ZCARD', KEYS[1])}
 """
 )
 
 
+class _Server:
+    """One Redis server's client, scripts and index of rooms."""
+
+    def __init__(self, url: str, rooms_key: str) -> None:
+        self.redis = redis_client(url, decode_responses=True)
+        self.rooms_key = rooms_key
+        self.add = self.redis.register_script(_ADD_LUA)
+        self.enter = self.redis.register_script(_ENTER_LUA)
+        self.remove = self.redis.register_script(_REMOVE_LUA)
+        self.sweep = self.redis.register_script(_SWEEP_LUA)
+
+
 class RedisStore:
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis_client(url, decode_responses=True)
+    """Presence on one or several Redis servers: a room's keys live on the server that carries
+    the room's group (mychannels/runtime/redisshards.py)."""
+
+    def __init__(self, urls: list[str] | str, prefix: str) -> None:
+        urls = redis_urls(urls) if isinstance(urls, str) else urls
         self._prefix = f"{prefix}:presence"
-        self._rooms_key = f"{self._prefix}:rooms"
-        self._add = self._redis.register_script(_ADD_LUA)
-        self._enter = self._redis.register_script(_ENTER_LUA)
-        self._remove = self._redis.register_script(_REMOVE_LUA)
-        self._sweep = self._redis.register_script(_SWEEP_LUA)
+        self._tag_prefix = prefix
+        rooms_key = f"{self._prefix}:rooms"
+        self._servers = Shards(urls, prefix, lambda url: _Server(url, rooms_key))
 
-    def _key(self, room_id: int) -> str:
-        return f"{self._prefix}:room:{room_id}"
+    def _server(self, room_id: int) -> _Server:
+        return self._servers.for_group(room_group(room_id))
 
-    def _version_key(self, room_id: int) -> str:
-        return f"{self._prefix}:version:{room_id}"
+    def _keys(self, room_id: int) -> list[str]:
+        tag = f"{{{self._tag_prefix}:room.{room_id}}}"
+        return [f"{tag}:presence", f"{tag}:presence:version"]
 
     async def add(self, room_entries: dict[int, list[str]], expires: float) -> list[int]:
-        rooms = [(room_id, entries) for room_id, entries in room_entries.items() if entries]
-        if not rooms:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room_id, entries in rooms:
-                await self._add(
-                    keys=[self._key(room_id), self._version_key(room_id), self._rooms_key],
-                    args=[expires, _version_seed(), room_id, *entries],
-                    client=pipe,
-                )
-            added = await pipe.execute()
-        return [room_id for (room_id, _), count in zip(rooms, added, strict=True) if count]
+        by_server: dict[int, tuple[_Server, list[tuple[int, list[str]]]]] = {}
+        for room_id, entries in room_entries.items():
+            if entries:
+                server = self._server(room_id)
+                by_server.setdefault(id(server), (server, []))[1].append((room_id, entries))
+        changed = []
+        for server, rooms in by_server.values():
+            async with server.redis.pipeline(transaction=False) as pipe:
+                for room_id, entries in rooms:
+                    await server.add(
+                        keys=self._keys(room_id),
+                        args=[expires, _version_seed(), *entries],
+                        client=pipe,
+                    )
+                pipe.sadd(server.rooms_key, *(room_id for room_id, _ in rooms))
+                *added, _ = await pipe.execute()
+            changed += [room_id for (room_id, _), n in zip(rooms, added, strict=True) if n]
+        return changed
 
     async def enter(self, room_id: int, entry: str, expires: float) -> tuple[int, list[str]]:
         """Add one entry and read the room's set and version back, in one round trip."""
-        keys = [self._key(room_id), self._version_key(room_id), self._rooms_key]
-        args = [expires, _version_seed(), room_id, time.time(), entry]
-        version, entries = await self._enter(keys=keys, args=args)
+        server = self._server(room_id)
+        keys = self._keys(room_id)
+        args = [expires, _version_seed(), time.time(), entry]
+        # EVALSHA and the index's SADD in one pipeline; redis-py's script objects would ask
+        # SCRIPT EXISTS first on every pipeline, a second round trip per socket opening.
+        async with server.redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(server.enter.sha, len(keys), *keys, *args)
+            pipe.sadd(server.rooms_key, room_id)
+            result, _ = await pipe.execute(raise_on_error=False)
+        if isinstance(result, NoScriptError):  # the server restarted: load it again
+            result = await server.enter(keys=keys, args=args)
+        elif isinstance(result, Exception):
+            raise result
+        version, entries = result
         return int(version), entries
 
     async def remove(self, room_id: int, entry: str) -> bool:
-        keys = [self._key(room_id), self._version_key(room_id)]
-        return bool(await self._remove(keys=keys, args=[entry, _version_seed()]))
+        server = self._server(room_id)
+        return bool(await server.remove(keys=self._keys(room_id), args=[entry, _version_seed()]))
 
     async def snapshot(self, room_id: int) -> tuple[int, list[str]]:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._version_key(room_id))
-            pipe.zrangebyscore(self._key(room_id), time.time(), "+inf")
+        set_key, version_key = self._keys(room_id)
+        async with self._server(room_id).redis.pipeline(transaction=True) as pipe:
+            pipe.get(version_key)
+            pipe.zrangebyscore(set_key, time.time(), "+inf")
             version, entries = await pipe.execute()
         return int(version or 0), entries
 
     async def sweep(self) -> list[int]:
         now, changed = time.time(), []
-        for room_id in await self._redis.smembers(self._rooms_key):
-            keys = [self._key(int(room_id)), self._version_key(int(room_id)), self._rooms_key]
-            if await self._sweep(keys=keys, args=[now, _version_seed(), room_id]):
-                changed.append(int(room_id))
+        for server in self._servers.all:
+            for room_id in await server.redis.smembers(server.rooms_key):
+                removed, left = await server.sweep(
+                    keys=self._keys(int(room_id)), args=[now, _version_seed()]
+                )
+                if not left:
+                    # Outside the script (two servers' keys never meet in one): a socket
+                    # arriving meanwhile adds the room back on its next heartbeat.
+                    await server.redis.srem(server.rooms_key, room_id)
+                if removed:
+                    changed.append(int(room_id))
         return changed
 
     async def present_user_ids(self) -> set[int]:
-        """Users with a live entry in any room: two round trips whatever the number of rooms."""
-        room_ids = await self._redis.smembers(self._rooms_key)
-        if not room_ids:
-            return set()
-        now = time.time()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                pipe.zrangebyscore(self._key(int(room_id)), now, "+inf")
-            rooms = await pipe.execute()
-        return user_ids_of([entry for entries in rooms for entry in entries])
+        """Users with a live entry in any room: two round trips per server."""
+        now, entries = time.time(), []
+        for server in self._servers.all:
+            room_ids = await server.redis.smembers(server.rooms_key)
+            if not room_ids:
+                continue
+            async with server.redis.pipeline(transaction=False) as pipe:
+                for room_id in room_ids:
+                    pipe.zrangebyscore(self._keys(int(room_id))[0], now, "+inf")
+                rooms = await pipe.execute()
+            entries += [entry for room in rooms for entry in room]
+        return user_ids_of(entries)

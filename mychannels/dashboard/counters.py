@@ -11,9 +11,11 @@ at once after a quiet spell, then at most once a second, and once more when the 
 A thread, not a task on an event loop: the admin and the commands reach the services through
 `async_to_sync`, whose loops end with the call. Keys (CHANNEL_LAYER_PREFIX first; docs/deploy.md):
 
-- `<prefix>:dashboard:messages:<minute>`  string, messages in that minute, all rooms
-- `<prefix>:dashboard:rooms:<minute>`     sorted set, room id -> messages in that minute
-- `<prefix>:dashboard:alerts:<bucket>`    hash, level -> alerts in that 10-minute bucket
+- `{<prefix>:dashboard}:messages:<minute>`  string, messages in that minute, all rooms
+- `{<prefix>:dashboard}:rooms:<minute>`     sorted set, room id -> messages in that minute
+- `{<prefix>:dashboard}:alerts:<bucket>`    hash, level -> alerts in that 10-minute bucket
+
+(on the first server of REDIS_URL; the braces are a Redis Cluster hash tag)
 
 `<minute>` is Unix time // 60, `<bucket>` Unix time // 600. Every key expires by itself (the
 message keys after 65 minutes, the alert buckets after 24 h and 20 minutes), so the counters
@@ -38,6 +40,7 @@ from redis.retry import Retry
 
 from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.redisshards import redis_urls
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +151,11 @@ class RedisActivity:
     read back from Redis, so every process's writes show on every process's dashboards."""
 
     def __init__(self, url: str, prefix: str) -> None:
+        # Service-wide state: on the first server of REDIS_URL, every key under one hash tag
+        # (MGET and ZUNIONSTORE read several at once; mychannels/runtime/redisshards.py).
+        url = redis_urls(url)[0]
         self._url = url
-        self._prefix = f"{prefix}:dashboard"
+        self._prefix = f"{{{prefix}:dashboard}}"
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one flush at a time: the thread's or the exit's
         self._pending_messages: Counter[tuple[int, int]] = Counter()  # (minute, room) -> n

@@ -13,10 +13,14 @@ in docs/performance.md ("What each change bought"):
   per idle socket at 1,000.
 - `layers.py` tunes channels-redis' `RedisPubSubChannelLayer`: a broadcast decoded once per
   process; subscriptions sent in batches (a storm's first socket open after 4.8-5.5 s instead
-  of 9.4-11 s).
+  of 9.4-11 s); with several Redis servers, a server that comes back sends catch-up (1012)
+  only to the members of the groups it carries, and new channels avoid a server that is away.
 - `closecodes.py` patches daphne's `WebSocketProtocol` (applied by `mychannels/asgi.py`, so
   plain `daphne` too): close codes 1009 and 1012 sent instead of raising (the client got
   1011), a frame over Daphne's limit closed 1009 instead of dropped (1006).
+- `sendbuffer.py` (new, patches daphne's `WebSocketProtocol` like `closecodes.py`): a socket
+  that stops reading is closed 1012 once more than CHAT_SOCKET_SEND_BUFFER_BYTES wait for it
+  in the process, and what waited is dropped (it had held MBs until the ping timed out).
 - `closedsocket.py` (new): a consumer sends nothing after its close frame (ASGI forbids it and
   uvicorn raises; group events keep arriving until the client answers the close).
 - `identitycache.py` (new): the one decoded event and built frame a broadcast's members share.
@@ -38,6 +42,9 @@ in docs/performance.md ("What each change bought"):
 - `httpbody.py` patches daphne's `WebRequest` (applied by `mychannels/asgi.py`, so plain
   `daphne` too): a body over HTTP_MAX_BODY_BYTES refused (413) before Twisted buffers it whole
   in memory or a temporary file, declared (unread) or chunked (cut at the limit).
+- `redisshards.py` (new): several Redis servers in REDIS_URL; the service's own keys are
+  placed by the channel layer's rule, by group (a room's presence with the room's group, a
+  user's buckets and socket set with the user's group), service-wide state on the first.
 - `redisclient.py` replaces redis-py's default pool with a blocking one of 32 connections
   (uvicorn storm of 2,000: 16.1 -> 13.3 s; DESIGN.md trap 1).
 """

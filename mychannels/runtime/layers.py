@@ -11,6 +11,7 @@ receive raises), which is why it needed none of this.
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from channels_redis.pubsub import (
 )
 from channels_redis.utils import _wrap_close
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from mychannels.runtime.identitycache import IdentityCache
 from mychannels.runtime.inbox import Inbox
@@ -124,14 +126,27 @@ class GapAwareShardConnection(RedisSingleShardConnection):
         self._pubsub = _GapAwarePubSub(self._redis.connection_pool, on_reconnect=self._announce_gap)
 
     def _announce_gap(self) -> None:
+        """Tell the local members of every group this server carries that they may have
+        missed events. With several servers (REDIS_URL lists them) only their share: the
+        others' broadcasts kept arriving. Channels are told through their groups only: the
+        service sends to groups, never to one channel, so a channel's own subscription lost
+        nothing that anyone sent."""
         layer = self.channel_layer
+        told: set[str] = set()
+        for name in self._subscribed_to:
+            told.update(layer.groups.get(name, ()))
         logger.warning(
-            "the channel layer's Redis connection came back: %d local channels told to catch up",
+            "Redis server %d of the channel layer came back: %d of %d local channels "
+            "told to catch up",
+            layer._shards.index(self) if self in layer._shards else -1,
+            len(told),
             len(layer.channels),
         )
         event = layer.channel_layer.serialize(GAP_EVENT)
-        for queue in list(layer.channels.values()):
-            queue.put_nowait(event)
+        for channel in told:
+            queue = layer.channels.get(channel)
+            if queue is not None:
+                queue.put_nowait(event)
 
 
 def _runs_of_a_kind(
@@ -154,7 +169,28 @@ class GapAwareLoopLayer(RedisPubSubLoopLayer):
     async def _subscribe_to_channel(self, channel: str) -> None:
         # As the base class, with a lighter queue: one per open socket (runtime/inbox.py).
         self.channels[channel] = Inbox()
-        await self._get_shard(channel).subscribe(channel)
+        try:
+            await self._get_shard(channel).subscribe(channel)
+        except BaseException:
+            self.channels.pop(channel, None)
+            raise
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """As the base class, but a name whose Redis server is away is traded for another:
+        the name is random, so it may as well land on a server that is up. With several
+        servers (REDIS_URL), a socket whose groups live on servers that are up then opens
+        while another server is away, instead of failing on its own channel's subscription."""
+        attempts = 4 * len(self._shards)
+        for attempt in range(attempts):
+            channel = f"{self.prefix}{prefix}{uuid.uuid4().hex}"
+            try:
+                await self._subscribe_to_channel(channel)
+            except (RedisError, OSError):
+                if attempt == attempts - 1 or len(self._shards) == 1:
+                    raise
+                continue
+            return channel
+        raise AssertionError("unreachable")
 
 
 class PubSubChannelLayer(RedisPubSubChannelLayer):

@@ -50,3 +50,21 @@ def test_bisection_stops_when_the_interval_is_too_narrow_to_split():
         tried.append(rate)
         rows.append({"ok": rate <= 1000})
     assert tried == [1000, 1100]  # the midpoint rounds to one of the ends
+
+
+def rates_tried_beyond(capacity: int, beyond: int) -> list[int]:
+    rows: list[dict] = []
+    tried = []
+    for rate in rate_ladder(LADDER, 2, rows, beyond=beyond):
+        tried.append(rate)
+        rows.append({"ok": rate <= capacity})
+    return tried
+
+
+def test_a_system_that_passes_the_whole_ladder_keeps_climbing_to_its_own_failure():
+    # 30,000 passed: 45,000 and 68,000 more, 68,000 fails, then the bisections below it.
+    assert rates_tried_beyond(50_000, beyond=6) == [*LADDER, 45000, 68000, 56500, 50800]
+
+
+def test_the_climb_past_the_ladder_has_a_limit():
+    assert rates_tried_beyond(10**9, beyond=2) == [*LADDER, 45000, 68000]

@@ -22,7 +22,7 @@ async def store(request) -> AsyncIterator[MemoryStore | RedisStore]:
     prefix = f"test-presence-{uuid.uuid4().hex[:10]}"
     yield RedisStore(url, prefix)
     cleanup = aioredis.Redis.from_url(url)
-    keys = [key async for key in cleanup.scan_iter(f"{prefix}:*")]
+    keys = [key async for key in cleanup.scan_iter(f"*{prefix}:*")]
     if keys:
         await cleanup.delete(*keys)
     await cleanup.aclose()
@@ -70,13 +70,13 @@ async def test_version_keeps_growing_when_redis_loses_its_data():
         for i in range(50):
             await store.add({9: [f"c{i}|1|alice"]}, time.time() + 60)
         before, _ = await store.snapshot(9)
-        keys = [key async for key in raw.scan_iter(f"{prefix}:*")]
+        keys = [key async for key in raw.scan_iter(f"*{prefix}:*")]
         await raw.delete(*keys)  # what a restart without persistence leaves
         await store.add({9: ["fresh|1|alice"]}, time.time() + 60)
         after, entries = await store.snapshot(9)
         assert after > before and entries == ["fresh|1|alice"]
     finally:
-        keys = [key async for key in raw.scan_iter(f"{prefix}:*")]
+        keys = [key async for key in raw.scan_iter(f"*{prefix}:*")]
         if keys:
             await raw.delete(*keys)
         await raw.aclose()

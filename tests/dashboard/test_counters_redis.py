@@ -88,7 +88,7 @@ async def test_keys_expire_by_themselves(prefix):
     writer.flush()
     client = aioredis.Redis.from_url(url, decode_responses=True)
     try:
-        keys = sorted([key async for key in client.scan_iter(f"{prefix}:*")])
+        keys = sorted([key async for key in client.scan_iter(f"*{prefix}:*")])
         assert [key.split(":")[-2] for key in keys] == ["alerts", "messages", "rooms"]
         ttls = {key.split(":")[-2]: await client.ttl(key) for key in keys}
     finally:

@@ -46,6 +46,10 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 @pytest.fixture
 def fast_posting(scaled_config, tmp_path) -> Iterator[ServerProcess]:
     scaled_config.extra_env.update(FAST_POSTING)
+    # The slow-reader test here holds about 2 MB in Daphne's buffer to prove the write path
+    # keeps order under back-pressure; the 1 MiB bound that closes such a socket 1012 has its
+    # own test (tests/e2e/test_slow_reader.py).
+    scaled_config.extra_env["CHAT_SOCKET_SEND_BUFFER_BYTES"] = str(64 << 20)
     server = start_daphne(scaled_config, tmp_path)
     yield server
     server.stop()
