@@ -12,7 +12,13 @@ const LEVEL_NAMES = { info: t("info"), warning: t("warning"), critical: t("criti
 const minuteFormat = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" });
 const LEVEL_COLOURS = { info: "#2563eb", warning: "#d97706", critical: "#dc2626" };
 const ROOM_COLOURS = ["#7c3aed", "#0891b2", "#65a30d", "#db2777", "#ea580c"];
-const ALL_ROOMS_COLOUR = "#111827";
+// The page's own text colours (light or dark theme, static/css/app.css) for the charts' text
+// and the all-rooms line.
+const themeColour = (name, fallback) =>
+  getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+const ALL_ROOMS_COLOUR = themeColour("--fg", "#111827");
+Chart.defaults.color = themeColour("--muted", "#5b6270");
+Chart.defaults.borderColor = themeColour("--line", "#d9dde3");
 
 const stateBadge = document.getElementById("conn-state");
 
