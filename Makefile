@@ -83,7 +83,10 @@ messages: install gettext
 	$(BIN)/python manage.py makemessages -l es --no-obsolete -d djangojs
 
 # axe-core for the accessibility checks of the browser tests, pinned in tests/e2e/axe/.
+# npm from Debian's packages when missing.
 axe:
+	@command -v npm >/dev/null || ($(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
 	@test -d tests/e2e/axe/node_modules/axe-core || npm ci --prefix tests/e2e/axe --silent --no-audit --no-fund
 
 lint: install
