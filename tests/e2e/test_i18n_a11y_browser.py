@@ -146,6 +146,10 @@ def test_axe_finds_nothing_on_any_page(server, browser, language, theme):
     page.locator(".menu-toggle").click()
     expect(page.locator("#topnav")).to_be_visible()
     assert_accessible(page, f"the room list at 390 px, menu open ({language}, {theme})")
+    page.keyboard.press("Escape")
+    page.locator(".drawer-toggle").click()
+    expect(page.locator("#sidebar")).to_have_css("transform", "none")
+    assert_accessible(page, f"the room list at 390 px, rooms drawer open ({language}, {theme})")
     alice.close()
 
     operator = log_in(browser, server, ADMIN, ADMIN_PASSWORD, locale=language, color_scheme=theme)
@@ -194,11 +198,23 @@ def test_the_header_is_one_row_at_390_px(server, browser, who):
         page.keyboard.press("Escape")
         expect(page.locator("#topnav")).to_be_hidden()
         expect(toggle).to_be_focused()
+        # The sidebar of rooms is a drawer behind its own button, over the page when open.
+        drawer = page.locator(".drawer-toggle")
+        sidebar = page.locator("#sidebar")
+        expect(sidebar).not_to_be_in_viewport()
+        drawer.click()
+        expect(drawer).to_have_attribute("aria-expanded", "true")
+        expect(sidebar).to_have_css("transform", "none")  # slid in all the way
+        box = sidebar.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE[0], box
+        page.keyboard.press("Escape")
+        expect(sidebar).not_to_be_in_viewport()
+        expect(drawer).to_be_focused()
     if who == "alice":
         # The room page: the composer is on screen and big enough to touch, and the log
         # leaves it room.
         open_room(user, "general")
-        for selector in ("#body", "#send-form button"):
+        for selector in ("#body", "#send-button", "#attach"):
             box = page.locator(selector).bounding_box()
             assert box["height"] >= TOUCH_PX, (selector, box)
             assert box["y"] + box["height"] <= PHONE[1], (selector, box)
