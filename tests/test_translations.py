@@ -136,3 +136,81 @@ def test_parser_sees_untranslated_and_fuzzy_entries(tmp_path):
         '#~ msgid "old"\n#~ msgstr ""\n'
     )
     assert problems(po) == ["untranslated: 'a'", "fuzzy: 'b'", "untranslated: 'c'"]
+
+
+# Texts that are the same in every language: the product's name.
+SAME_IN_EVERY_LANGUAGE = {"MyChannels"}
+SHOWN_ATTRIBUTES = r"(?:placeholder|title|aria-label|alt)"
+
+
+def untranslated_template_texts(source: str) -> list[str]:
+    """Words a template shows that are outside {% translate %} and {% blocktranslate %}:
+    text between tags, and the attributes people read (placeholder, title, aria-label, alt)."""
+    source = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", "", source, flags=re.S)
+    source = re.sub(r"{#.*?#}", "", source, flags=re.S)
+    source = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", "", source, flags=re.S)
+    source = re.sub(r"<(script|style)\b.*?</\1>", "", source, flags=re.S)
+    # Class names filled in by a block ({% block main_class %}account panel{% endblock %}).
+    source = re.sub(r"{%\s*block \w+_class\s*%}.*?{%\s*endblock", "{%", source, flags=re.S)
+    found = []
+    for value in re.findall(rf'\s{SHOWN_ATTRIBUTES}="([^"]*)"', source):
+        if re.search(r"[A-Za-z]{2,}", re.sub(r"{[{%].*?[%}]}", "", value)):
+            found.append(value)
+    text = re.sub(r"{[{%].*?[%}]}", " ", source, flags=re.S)
+    text = re.sub(r"<[^>]*>", " ", text, flags=re.S)
+    words = set(re.findall(r"[A-Za-z][A-Za-z'-]+", text)) - SAME_IN_EVERY_LANGUAGE
+    return found + sorted(words)
+
+
+def test_every_template_text_is_marked_for_translation():
+    left = {}
+    for path in sorted((BASE_DIR / "templates").rglob("*.html")):
+        if texts := untranslated_template_texts(path.read_text(encoding="utf-8")):
+            left[str(path.relative_to(BASE_DIR))] = texts
+    assert left == {}, "wrap these in {% translate %} or {% blocktranslate %}"
+
+
+# In the clients: a literal with words put where people read it, without t() around it.
+JS_SHOWN = [
+    r"\.(?:textContent|title|placeholder|innerText)\s*=\s*[\"'`][^\"'`]*[A-Za-z]{2,}",
+    r"setAttribute\(\s*\"(?:aria-label|title|placeholder|alt)\"\s*,\s*[\"'`][^\"'`]*[A-Za-z]{2,}",
+    r"\bel\(\s*\"[a-z0-9]+\"\s*,\s*\"[^\"]*\"\s*,\s*[\"'`][^\"'`]*[A-Za-z]{2,}",
+    r"(?:detail|label)\s*:\s*[\"'`][^\"'`]*[A-Za-z]{2,}[^\"'`]*[\"'`]",
+    r"setState\(\s*\"[a-z]+\"\s*,\s*[\"'`]",
+]
+
+
+def untranslated_client_texts(source: str) -> list[str]:
+    found = []
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip().startswith("//"):
+            continue
+        if any(re.search(pattern, line) for pattern in JS_SHOWN):
+            found.append(f"{number}: {line.strip()}")
+    return found
+
+
+def test_every_client_text_goes_through_the_catalogue():
+    left = {}
+    for path in sorted((BASE_DIR / "static").rglob("*.js")):
+        if "vendor" in path.parts:
+            continue
+        if texts := untranslated_client_texts(path.read_text(encoding="utf-8")):
+            left[str(path.relative_to(BASE_DIR))] = texts
+    assert left == {}, "put these texts through t() (static/js/i18n.js) or gettext()"
+
+
+def test_the_checks_see_unmarked_texts():
+    assert untranslated_template_texts(
+        '<h1>Hello</h1><p>{% translate "ok" %}</p><input placeholder="Type">'
+        '{% blocktranslate %}fine {{ x }}{% endblocktranslate %}<a title="{{ room.name }}">'
+    ) == ["Type", "Hello"]
+    assert untranslated_client_texts(
+        'node.textContent = "Hello";\nnode.textContent = t("Hello");\n'
+        'button.setAttribute("aria-label", "Close");\nel("span", "x", "sending…");\n'
+        'el("span", "author", msg.username);\n'
+    ) == [
+        '1: node.textContent = "Hello";',
+        '3: button.setAttribute("aria-label", "Close");',
+        '4: el("span", "x", "sending…");',
+    ]

@@ -76,7 +76,7 @@ export function createUploads({ roomId, csrfToken, list, dropZone, input, button
 
   function start(file) {
     if (pending.length >= MAX_PER_MESSAGE) {
-      showError({ detail: `At most ${MAX_PER_MESSAGE} files per message.` });
+      showError({ detail: t("At most %(count)s files per message.", { count: MAX_PER_MESSAGE }) });
       return;
     }
     const item = { id: null, done: false, name: file.name || t("pasted image") };
