@@ -137,9 +137,11 @@ def test_axe_finds_nothing_on_any_page(server, browser, language, theme):
     expect(page.locator("#log .msg[data-id]").last).to_contain_text(theme)
     page.fill("#body", "typing")  # the composer in use, its focus ring drawn
     assert_accessible(page, f"a room ({language}, {theme})")
-    for path in ("/alerts/", "/settings/"):
+    for path in ("/alerts/", "/settings/", "/dashboard/"):  # the dashboard: 403 for alice
         page.goto(path)
         assert_accessible(page, f"{path} ({language}, {theme})")
+    refused = "Not allowed" if language == "en-US" else "No permitido"
+    expect(page.locator("h1")).to_have_text(refused)
     # A narrow screen, with the header's menu open.
     page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
     page.goto("/")
