@@ -153,8 +153,10 @@ def untranslated_template_texts(source: str) -> list[str]:
     # Class names filled in by a block ({% block main_class %}account panel{% endblock %}).
     source = re.sub(r"{%\s*block \w+_class\s*%}.*?{%\s*endblock", "{%", source, flags=re.S)
     found = []
-    for value in re.findall(rf'\s{SHOWN_ATTRIBUTES}="([^"]*)"', source):
-        if re.search(r"[A-Za-z]{2,}", re.sub(r"{[{%].*?[%}]}", "", value)):
+    # Tags first: a translated attribute may hold quotes of its own.
+    untagged = re.sub(r"{[{%].*?[%}]}", "§", source, flags=re.S)
+    for value in re.findall(rf'\s{SHOWN_ATTRIBUTES}="([^"]*)"', untagged):
+        if re.search(r"[A-Za-z]{2,}", value):
             found.append(value)
     text = re.sub(r"{[{%].*?[%}]}", " ", source, flags=re.S)
     text = re.sub(r"<[^>]*>", " ", text, flags=re.S)
@@ -183,7 +185,7 @@ JS_SHOWN = [
 def untranslated_client_texts(source: str) -> list[str]:
     found = []
     for number, line in enumerate(source.splitlines(), 1):
-        if line.strip().startswith("//"):
+        if line.strip().startswith("//") or "style.textContent" in line:  # CSS, not text
             continue
         if any(re.search(pattern, line) for pattern in JS_SHOWN):
             found.append(f"{number}: {line.strip()}")
