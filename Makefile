@@ -7,7 +7,7 @@ export DJANGO_DEBUG ?= 1
 # Debian's packages (Redis, PostgreSQL, Chromium) install as root, or through sudo otherwise.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format bench bench-dashboard install services browser clean
+.PHONY: run test lint format bench bench-dashboard install services browser gettext axe translations messages clean
 
 $(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +18,14 @@ $(BIN)/.installed: requirements.txt
 install: $(BIN)/.installed
 
 ## Start the service on http://127.0.0.1:$(PORT)/ with demo users and rooms.
-run: install
+run: install translations
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Run every test: lint, unit, Redis, PostgreSQL, real server processes and the browser.
 ## Installs Redis, PostgreSQL and Chromium from Debian's packages when they are missing.
-test: install services browser
+test: install services browser translations axe
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -67,6 +67,27 @@ services:
 browser:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# GNU gettext (msgfmt, xgettext) from Debian's packages: compilemessages and makemessages run it.
+gettext:
+	@command -v msgfmt >/dev/null || ($(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null)
+
+## The Spanish catalogues (locale/) compiled to the .mo files Django reads; not committed.
+translations: install gettext
+	$(BIN)/python manage.py compilemessages --ignore .venv --ignore node_modules -v0
+
+## Collect new and changed texts of the templates, Python and the clients into locale/*.po.
+messages: install gettext
+	$(BIN)/python manage.py makemessages -l es --no-obsolete
+	$(BIN)/python manage.py makemessages -l es --no-obsolete -d djangojs
+
+# axe-core for the accessibility checks of the browser tests, pinned in tests/e2e/axe/.
+# npm from Debian's packages when missing.
+axe:
+	@command -v npm >/dev/null || ($(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	@test -d tests/e2e/axe/node_modules/axe-core || npm ci --prefix tests/e2e/axe --silent --no-audit --no-fund
 
 lint: install
 	$(BIN)/ruff check .

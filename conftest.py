@@ -16,6 +16,22 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mychan
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"test{RUN_TAG}p{os.getpid()}")
 os.environ.pop("REDIS_URL", None)  # in-memory layer unless a test asks for Redis
 
+
+def compile_translations() -> None:
+    """The .mo files Django reads, from locale/**/*.po, when missing or older (what `make
+    translations` does with compilemessages; here for a bare `pytest`): the server processes
+    the browser tests start read them."""
+    import shutil
+    import subprocess
+
+    for po in (BASE_DIR / "locale").glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime) and shutil.which("msgfmt"):
+            subprocess.run(["msgfmt", "--check-format", "-o", str(mo), str(po)], check=True)
+
+
+compile_translations()
+
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 

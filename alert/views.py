@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from alert import feeds, selectors, services
@@ -67,9 +68,9 @@ async def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
     user = await request.auser()
     room = await room_or_404(room_id)
     if not await room_is_member(room_id=room.pk, user_id=user.pk):
-        raise PermissionDenied("You are not a member of this room")
+        raise PermissionDenied(_("You are not a member of this room"))
     if not await allow_alert(user_id=user.pk):
-        messages.error(request, "Too many alerts; slow down.")
+        messages.error(request, _("Too many alerts; slow down."))
     else:
         try:
             await services.alert_create(
@@ -79,7 +80,9 @@ async def room_post(request: HttpRequest, room_id: int) -> HttpResponse:
                 level=request.POST.get("level") or None,
             )
         except services.ServiceError as error:
-            messages.error(request, f"The alert was not posted: {error.detail}.")
+            messages.error(
+                request, _("The alert was not posted: %(reason)s.") % {"reason": error.detail}
+            )
     return redirect("chat:room", room_id=room.pk)
 
 
@@ -113,9 +116,9 @@ async def token_new(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     name = request.POST.get("name", "").strip()
     if len(name) > 60:
-        messages.error(request, "A token name is at most 60 characters.")
+        messages.error(request, _("A token name is at most 60 characters."))
         return redirect("alert:settings")
-    _, token = await token_create(user=user, name=name)
+    _row, token = await token_create(user=user, name=name)
     context = await _settings_context(user)
     context.update(feed_url=request.build_absolute_uri(context["feed_path"]), new_token=token)
     response = render(request, "alert/settings.html", context, status=201)
@@ -130,9 +133,9 @@ async def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse
         return refused
     user = await request.auser()
     if await token_revoke(user=user, token_id=token_id):
-        messages.success(request, "The token is revoked; requests with it now get 401.")
+        messages.success(request, _("The token is revoked; requests with it now get 401."))
     else:
-        messages.error(request, "No such active token.")
+        messages.error(request, _("No such active token."))
     return redirect("alert:settings")
 
 
@@ -143,5 +146,5 @@ async def feed_rotate(request: HttpRequest) -> HttpResponse:
         return refused
     user = await request.auser()
     await sync_to_async(feeds.feed_key_rotate)(user=user)
-    messages.success(request, "Your feed has a new secret address; the old one no longer works.")
+    messages.success(request, _("Your feed has a new secret address; the old one no longer works."))
     return redirect("alert:settings")

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from alert import selectors as alert_selectors
@@ -17,6 +18,7 @@ from chat.models import Room
 from chat.selectors.members import room_member_names
 from chat.selectors.messages import message_in_room
 from chat.selectors.notifications import room_is_muted
+from chat.selectors.read_state import last_read_id
 from chat.selectors.rooms import (
     public_rooms_to_join,
     room_get,
@@ -33,7 +35,7 @@ from chat.services.notifications import notification_level_set, room_mute_set
 async def room_or_404(room_id: int) -> Room:
     room = await room_get(room_id=room_id)
     if room is None:
-        raise Http404("No such room")
+        raise Http404(_("No such room"))
     return room
 
 
@@ -53,7 +55,7 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
     room = await room_or_404(room_id)
     shown = await room_object(room_id=room.pk, user_id=user.pk)  # as this user sees it
     if shown is None:
-        raise PermissionDenied("You are not a member of this room")
+        raise PermissionDenied(_("You are not a member of this room"))
     alerts, alerts_after = await alert_selectors.alerts_for_room_page(room_id=room.pk, limit=20)
     config = {
         "roomId": room.pk,
@@ -63,6 +65,8 @@ async def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "isStaff": bool(user.is_staff),
         "editWindowSeconds": settings.CHAT_EDIT_WINDOW_SECONDS,
         "room": shown,
+        # Where the "new messages" line goes: after the newest message this user has read.
+        "lastReadId": await last_read_id(room_id=room.pk, user_id=user.pk),
     }
     config["members"] = await room_member_names(room_id=room.pk)  # the @ autocomplete's
     if at := await opened_at(request, room.pk):
@@ -111,7 +115,9 @@ async def too_many_requests(request: HttpRequest) -> HttpResponse | None:
     user = await request.auser()
     if await ratelimit.allow_request(user_id=user.pk):
         return None
-    return HttpResponse("Too many requests; slow down.", status=429, content_type="text/plain")
+    return HttpResponse(
+        _("Too many requests; slow down."), status=429, content_type="text/plain; charset=utf-8"
+    )
 
 
 @require_POST

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chat.models.room import Room
 
@@ -12,7 +13,7 @@ class NotificationSetting(models.Model):
     ALL = "all"
     MENTIONS = "mentions"
     NONE = "none"
-    LEVELS = [(ALL, "all messages"), (MENTIONS, "mentions and direct"), (NONE, "none")]
+    LEVELS = [(ALL, _("all messages")), (MENTIONS, _("mentions and direct")), (NONE, _("none"))]
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_setting"

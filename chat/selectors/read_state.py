@@ -8,6 +8,13 @@ from django.db.models.functions import Coalesce
 from chat.models import Message, ReadMarker, Room
 
 
+async def last_read_id(*, room_id: int, user_id: int) -> int:
+    """The newest message the user has read in the room (0 if none): the room page marks
+    where the unread ones begin."""
+    marker = await ReadMarker.objects.filter(room_id=room_id, user_id=user_id).afirst()
+    return marker.last_read_id if marker else 0
+
+
 async def unread_count(*, room_id: int, user_id: int) -> int:
     marker = await ReadMarker.objects.filter(room_id=room_id, user_id=user_id).afirst()
     last_read = marker.last_read_id if marker else 0

@@ -1,7 +1,12 @@
 // The live alert feed (/alerts/): the history frame and live `alert` frames of /ws/alerts/,
 // newest first, merged by id with what the server rendered. A native ES module, no build step.
 // Every user-supplied string goes into the page with textContent, never as HTML.
+import { language, t } from "../js/i18n.js";
 import { LiveSocket } from "../js/livesocket.js";
+
+const dateTime = new Intl.DateTimeFormat(language, { dateStyle: "short", timeStyle: "short" });
+// The level is a code in the frame; its name is shown in the page's language.
+const levelName = (level) => ({ info: t("info"), warning: t("warning"), critical: t("critical") })[level];
 
 const config = JSON.parse(document.getElementById("alerts-config").textContent);
 const list = document.getElementById("alerts");
@@ -27,14 +32,14 @@ function alertElement(alert) {
   item.id = "alert-" + alert.id;
   item.dataset.id = String(alert.id);
   item.dataset.level = safeLevel;
-  const room = el("a", "alert-room", config.rooms[String(alert.room_id)] || "room " + alert.room_id);
+  const room = el("a", "alert-room", config.rooms[String(alert.room_id)] || t("room %(id)s", { id: alert.room_id }));
   room.href = "/chat/room/" + Number(alert.room_id) + "/";
   const when = new Date(alert.created);
-  const time = el("time", "", isNaN(when) ? "" : when.toLocaleString());
+  const time = el("time", "", isNaN(when) ? "" : dateTime.format(when));
   time.dateTime = alert.created;
   const meta = el("span", "alert-meta muted");
   meta.append(el("span", "alert-user", alert.username), " · ", time);
-  item.append(el("span", "alert-level", safeLevel), " ", room, " ", el("span", "alert-content", alert.content), meta);
+  item.append(el("span", "alert-level", levelName(safeLevel)), " ", room, " ", el("span", "alert-content", alert.content), meta);
   return item;
 }
 
@@ -76,9 +81,9 @@ LiveSocket({
   path: () => "/ws/alerts/",
   connecting: (isRetry) => {
     newestBefore = newestShown();
-    setState(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…");
+    setState(isRetry ? "reconnecting" : "connecting", isRetry ? t("reconnecting…") : t("connecting…"));
   },
-  opened: () => setState("open", "live"),
+  opened: () => setState("open", t("live")),
   frame: (frame) => {
     if (frame.type === "history") {
       frame.alerts.forEach(showAlert);
@@ -89,7 +94,7 @@ LiveSocket({
     }
   },
   lost: (code, retryIn) => {
-    if (retryIn === null) setState("closed", "logged out");
-    else setState("reconnecting", "offline, retrying in " + Math.ceil(retryIn / 1000) + " s");
+    if (retryIn === null) setState("closed", t("logged out"));
+    else setState("reconnecting", t("offline, retrying in %(seconds)s s", { seconds: Math.ceil(retryIn / 1000) }));
   },
 });

@@ -11,6 +11,11 @@
   const errorLine = document.getElementById("alert-error");
   const config = JSON.parse(document.getElementById("room-config").textContent);
   const LEVELS = ["info", "warning", "critical"];
+  // The catalogue (/jsi18n/, loaded first by templates/base.html): texts in the page's language.
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
+  const levelNames = { info: gettext("info"), warning: gettext("warning"), critical: gettext("critical") };
+  const dateTime = new Intl.DateTimeFormat(document.documentElement.lang || "en", { dateStyle: "short", timeStyle: "short" });
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -26,11 +31,11 @@
     item.dataset.id = String(alert.id);
     item.dataset.level = safeLevel;
     const when = new Date(alert.created);
-    const time = el("time", "", isNaN(when) ? "" : when.toLocaleString());
+    const time = el("time", "", isNaN(when) ? "" : dateTime.format(when));
     time.dateTime = alert.created;
     const meta = el("span", "alert-meta muted");
     meta.append(el("span", "alert-user", alert.username), " · ", time);
-    item.append(el("span", "alert-level", safeLevel), el("span", "alert-content", alert.content), meta);
+    item.append(el("span", "alert-level", levelNames[safeLevel]), el("span", "alert-content", alert.content), meta);
     return item;
   }
 
@@ -85,8 +90,8 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = content.value.trim();
-    if (!text) { showError("An alert needs some text."); return; }
-    if (text.length > 200) { showError("Alerts are at most 200 characters."); return; }
+    if (!text) { showError(gettext("An alert needs some text.")); return; }
+    if (text.length > 200) { showError(gettext("Alerts are at most 200 characters.")); return; }
     const button = form.querySelector("button");
     button.disabled = true;
     try {
@@ -101,12 +106,12 @@
         content.value = "";
         showError("");
       } else {
-        let detail = "The alert was not posted (HTTP " + response.status + ").";
+        let detail = interpolate(gettext("The alert was not posted (HTTP %(status)s)."), { status: response.status }, true);
         try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
         showError(detail);
       }
     } catch (e) {
-      showError("The alert was not posted: the server cannot be reached.");
+      showError(gettext("The alert was not posted: the server cannot be reached."));
     } finally {
       button.disabled = false;
     }

@@ -1,5 +1,7 @@
 // The JSON API as the pages call it (docs/protocol.md): the session cookie plus the CSRF
 // token the page carries. Resolves to {ok, status, body}.
+import { t } from "../js/i18n.js";
+
 function csrfToken() {
   const field = document.querySelector("input[name=csrfmiddlewaretoken]");
   return field ? field.value : "";
@@ -16,7 +18,7 @@ export async function api(method, path, body) {
     response = await fetch(path, options);
   } catch (error) {
     // Offline or the server is away: the caller shows it; the socket's reconnect reloads.
-    return { ok: false, status: 0, body: { detail: "The service cannot be reached; retrying." } };
+    return { ok: false, status: 0, body: { detail: t("The service cannot be reached; retrying.") } };
   }
   let data = {};
   try { data = await response.json(); } catch (e) { /* an empty or non-JSON answer */ }

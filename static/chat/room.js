@@ -8,6 +8,7 @@ import { createMentionAutocomplete, highlightMentionsOf } from "./room/mentions.
 import { createMessageList } from "./room/messages.js";
 import { createPresence } from "./room/presence.js";
 import { createReadMarker } from "./room/read.js";
+import { createTimeline } from "./room/timeline.js";
 import { connectRoomSocket } from "./room/socket.js";
 import { createUploads } from "./room/uploads.js";
 import { createCatchUp } from "./room/versions.js";
@@ -49,6 +50,8 @@ const messages = createMessageList({
   olderShown: () => actions.olderShown(),
   at: config.at || null,
   landed: markOpenedAt,
+  timeline: createTimeline({ log: byId("log"), lastReadId: config.lastReadId || 0, username: config.username }),
+  jumpButton: byId("jump-latest"),
 });
 const catchUp = createCatchUp({ roomId: config.roomId, show: messages.show, openAt: config.at || null });
 const actions = createMessageActions({

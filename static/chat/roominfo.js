@@ -3,6 +3,7 @@
 // (with suggestions), remove them, and owners set roles. Changes arrive as `room_updated`
 // over the sidebar's room list socket (`rooms:frame` events). User text goes in with
 // textContent only.
+import { t } from "../js/i18n.js";
 import { api, suggestUsers } from "./api.js";
 import { el, personName } from "./room/dom.js";
 
@@ -12,16 +13,17 @@ let room = config.room;
 const isManager = () => room.kind === "room" && (room.role === "owner" || room.role === "moderator");
 const isOwner = () => room.kind === "room" && room.role === "owner";
 const ROLES = ["member", "moderator", "owner"];
+const ROLE_NAMES = { member: t("member"), moderator: t("moderator"), owner: t("owner") };
 
 function showError(box, answer) {
-  box.textContent = answer.ok ? "" : (answer.body.detail || "Refused (" + answer.status + ").");
+  box.textContent = answer.ok ? "" : (answer.body.detail || t("Refused (%(status)s).", { status: answer.status }));
 }
 
 function showRoom(updated) {
   room = { ...room, ...updated };
   if (room.kind === "room") byId("room-name").textContent = room.name;
-  byId("room-topic").textContent = room.topic || (isManager() ? "Set a topic" : "");
-  byId("room-topic").title = isManager() ? "Click to edit the topic" : "";
+  byId("room-topic").textContent = room.topic || (isManager() ? t("Set a topic") : "");
+  byId("room-topic").title = isManager() ? t("Click to edit the topic") : "";
   byId("member-add-form").classList.toggle("hidden", !isManager());
   loadMembers();
 }
@@ -32,7 +34,7 @@ function editTopic() {
   const input = el("input", "topic-input");
   input.value = room.topic;
   input.maxLength = 250;
-  input.setAttribute("aria-label", "Topic");
+  input.setAttribute("aria-label", t("Topic"));
   topic.replaceChildren(input);
   input.focus();
   let done = false;
@@ -58,18 +60,18 @@ function memberRow(member) {
   row.append(personName(el("span", "member-name", member.username), member.username));
   if (isOwner() && member.role !== "owner" || isOwner() && member.username === config.username) {
     const select = el("select", "member-role");
-    select.setAttribute("aria-label", "Role of " + member.username);
-    ROLES.forEach((role) => { const option = el("option", "", role); option.value = role; select.append(option); });
+    select.setAttribute("aria-label", t("Role of %(name)s", { name: member.username }));
+    ROLES.forEach((role) => { const option = el("option", "", ROLE_NAMES[role]); option.value = role; select.append(option); });
     select.value = member.role;
     select.addEventListener("change", () => setRole(member.username, select.value));
     row.append(select);
   } else {
-    row.append(el("span", "tag", member.role));
+    row.append(el("span", "tag", ROLE_NAMES[member.role] || member.role));
   }
   const mayRemove = member.username !== config.username && member.role !== "owner" &&
     (isOwner() || (isManager() && member.role === "member"));
   if (mayRemove) {
-    const button = el("button", "link member-remove", "remove");
+    const button = el("button", "link member-remove", t("remove"));
     button.type = "button";
     button.addEventListener("click", () => removeMember(member.username));
     row.append(button);

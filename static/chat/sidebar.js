@@ -3,6 +3,7 @@
 // socket (docs/live-state.md); browsing public rooms, creating a room, starting a direct
 // conversation. Other modules on the page hear each frame as a `rooms:frame` event, so a page
 // never opens a second room list socket. User text goes in with textContent only.
+import { t } from "../js/i18n.js";
 import { LiveSocket } from "../js/livesocket.js";
 import { createNotifier, showUnreadInTitle } from "../js/notifications.js";
 import { api, suggestUsers } from "./api.js";
@@ -29,7 +30,7 @@ function makeRow(room) {
   row.dataset.roomId = String(room.id);
   const link = document.createElement("a");
   link.href = "/chat/room/" + Number(room.id) + "/";
-  row.append(link, badge("active", "here now"), badge("unread", "unread"), badge("mentions", "mentions"));
+  row.append(link, badge("active", t("here now")), badge("unread", t("unread")), badge("mentions", t("mentions")));
   if (sidebar.dataset.currentPath === link.getAttribute("href")) row.classList.add("current");
   return row;
 }
@@ -109,7 +110,7 @@ const live = LiveSocket({
 });
 
 function showError(answer) {
-  byId("sidebar-error").textContent = answer.body.detail || "Something went wrong (" + answer.status + ").";
+  byId("sidebar-error").textContent = answer.body.detail || t("Something went wrong (%(status)s).", { status: answer.status });
 }
 
 byId("create-room-form").addEventListener("submit", async (event) => {
@@ -162,7 +163,7 @@ function joinRow(room) {
   const token = sidebar.querySelector("input[name=csrfmiddlewaretoken]").cloneNode();
   const button = document.createElement("button");
   button.type = "submit";
-  button.textContent = "Join";
+  button.textContent = t("Join");
   form.append(token, button);
   row.append(name, form);
   return row;

@@ -4,12 +4,21 @@
 // text: they go into the page with textContent only (Chart.js draws labels on a canvas).
 // Chart.js is its UMD build, loaded by a classic deferred script before this module runs.
 
+import { language, t, tn } from "../js/i18n.js";
 import { LiveSocket } from "../js/livesocket.js";
 
 const LEVELS = ["info", "warning", "critical"];
+const LEVEL_NAMES = { info: t("info"), warning: t("warning"), critical: t("critical") };
+const minuteFormat = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" });
 const LEVEL_COLOURS = { info: "#2563eb", warning: "#d97706", critical: "#dc2626" };
 const ROOM_COLOURS = ["#7c3aed", "#0891b2", "#65a30d", "#db2777", "#ea580c"];
-const ALL_ROOMS_COLOUR = "#111827";
+// The page's own text colours (light or dark theme, static/css/app.css) for the charts' text
+// and the all-rooms line.
+const themeColour = (name, fallback) =>
+  getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+const ALL_ROOMS_COLOUR = themeColour("--fg", "#111827");
+Chart.defaults.color = themeColour("--muted", "#5b6270");
+Chart.defaults.borderColor = themeColour("--line", "#d9dde3");
 
 const stateBadge = document.getElementById("conn-state");
 
@@ -21,11 +30,11 @@ function setState(state, label) {
 
 function minuteLabel(iso) {
   const when = new Date(iso);
-  return isNaN(when) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return isNaN(when) ? "" : minuteFormat.format(when);
 }
 
 function messages(count) {
-  return `${count} ${count === 1 ? "message" : "messages"}`;
+  return tn("%(count)s message", "%(count)s messages", count);
 }
 
 function cell(tag, text, attributes = {}) {
@@ -52,8 +61,8 @@ const activityChart = new Chart(document.getElementById("activity-chart"), {
 const alertsChart = new Chart(document.getElementById("alerts-chart"), {
   type: "bar",
   data: {
-    labels: LEVELS,
-    datasets: [{ label: "Alerts, last 24 hours", data: [0, 0, 0],
+    labels: LEVELS.map((level) => LEVEL_NAMES[level]),
+    datasets: [{ label: t("Alerts, last 24 hours"), data: [0, 0, 0],
                  backgroundColor: LEVELS.map((level) => LEVEL_COLOURS[level]) }],
   },
   options: {
@@ -73,7 +82,7 @@ function showActivity(stats, lastHour) {
   const minutes = stats.messages_per_minute;
   activityChart.data.labels = minutes.map((m) => minuteLabel(m.minute));
   activityChart.data.datasets = [
-    { label: "All rooms", data: minutes.map((m) => m.count), borderColor: ALL_ROOMS_COLOUR,
+    { label: t("All rooms"), data: minutes.map((m) => m.count), borderColor: ALL_ROOMS_COLOUR,
       backgroundColor: ALL_ROOMS_COLOUR, borderWidth: 2 },
     ...stats.rooms.map((room, i) => ({
       label: room.name, data: room.per_minute || [], borderColor: ROOM_COLOURS[i % 5],
@@ -84,17 +93,21 @@ function showActivity(stats, lastHour) {
 
   const current = minutes.length ? minutes[minutes.length - 1].count : 0;
   const peak = minutes.reduce((best, m) => (m.count > best.count ? m : best), { count: 0 });
-  let summary = `${messages(lastHour)} in the last hour, ${current} so far this minute.`;
-  if (peak.count > 0) summary += ` Busiest minute: ${minuteLabel(peak.minute)} with ${peak.count}.`;
+  let summary = t("%(messages)s in the last hour, %(current)s so far this minute.",
+                   { messages: messages(lastHour), current });
+  if (peak.count > 0) {
+    summary += " " + t("Busiest minute: %(minute)s with %(count)s.", { minute: minuteLabel(peak.minute), count: peak.count });
+  }
   if (stats.rooms.length) {
-    summary += " Busiest rooms: " +
-      stats.rooms.map((room) => `${room.name} (${room.messages_last_hour})`).join(", ") + ".";
+    summary += " " + t("Busiest rooms: %(rooms)s.", {
+      rooms: stats.rooms.map((room) => room.name + " (" + room.messages_last_hour + ")").join(", "),
+    });
   }
   document.getElementById("activity-summary").textContent = summary;
 
   const table = document.getElementById("activity-table");
   const head = table.tHead.rows[0];
-  head.replaceChildren(cell("th", "Minute", { scope: "col" }), cell("th", "All rooms", { scope: "col" }),
+  head.replaceChildren(cell("th", t("Minute"), { scope: "col" }), cell("th", t("All rooms"), { scope: "col" }),
                        ...stats.rooms.map((room) => cell("th", room.name, { scope: "col" })));
   table.tBodies[0].replaceChildren(...minutes.slice().reverse().map((m, back) => {
     const row = document.createElement("tr");
@@ -135,11 +148,11 @@ function showStats(stats) {
 LiveSocket({
   path: () => "/ws/dashboard/",
   final: [4403],
-  connecting: (isRetry) => setState("connecting", isRetry ? "reconnecting…" : "connecting…"),
-  opened: () => setState("open", "connected"),
+  connecting: (isRetry) => setState("connecting", isRetry ? t("reconnecting…") : t("connecting…")),
+  opened: () => setState("open", t("connected")),
   frame: (frame) => { if (frame.type === "stats") showStats(frame); },
   lost: (code, retryInMs) => {
-    if (retryInMs === null) setState("closed", code === 4403 ? "staff only" : "disconnected");
-    else setState("reconnecting", "reconnecting…");
+    if (retryInMs === null) setState("closed", code === 4403 ? t("staff only") : t("disconnected"));
+    else setState("reconnecting", t("reconnecting…"));
   },
 });

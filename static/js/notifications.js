@@ -4,6 +4,8 @@
 // load; a denied permission is shown, not asked again. Also: the unread total in the tab's
 // title. A native ES module, imported by the room-list clients; no build step.
 
+import { t } from "./i18n.js";
+
 const supported = () => "Notification" in window;
 
 // Options:
@@ -26,10 +28,10 @@ export function createNotifier({ roomName }) {
 }
 
 const STATES = {
-  unsupported: "This browser does not show notifications.",
+  unsupported: t("This browser does not show notifications."),
   default: "",
-  granted: "Browser notifications are on for this site.",
-  denied: "Notifications are blocked for this site in your browser's settings.",
+  granted: t("Browser notifications are on for this site."),
+  denied: t("Notifications are blocked for this site in your browser's settings."),
 };
 
 // A button that asks for permission when pressed, and a line saying where things stand.

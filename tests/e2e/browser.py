@@ -67,13 +67,40 @@ def log_in(
     username: str,
     password: str = DEMO_PASSWORD,
     viewport: tuple[int, int] = (1100, 760),
+    locale: str = "en-US",
+    color_scheme: str = "light",
 ) -> BrowserUser:
-    """A fresh browser context logged in through the real allauth login page."""
+    """A fresh browser context logged in through the real allauth login page. `locale` is the
+    browser's language (and its Accept-Language); `color_scheme` what the system prefers."""
+    user = new_visitor(browser, server, viewport=viewport, locale=locale, color_scheme=color_scheme)
+    user.username = username
+    page = user.page
+    page.goto("/accounts/login/")
+    page.fill('input[name="login"]', username)
+    page.fill('input[name="password"]', password)
+    page.click('form[action="/accounts/login/"] button[type="submit"]')
+    page.wait_for_url(f"{server.url}/")
+    return user
+
+
+def new_visitor(
+    browser: Browser,
+    server: ServerProcess,
+    viewport: tuple[int, int] = (1100, 760),
+    locale: str = "en-US",
+    color_scheme: str = "light",
+) -> BrowserUser:
+    """A fresh browser context, not logged in, with what goes wrong on its page recorded."""
     width, height = viewport
-    context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height})
+    context = browser.new_context(
+        base_url=server.url,
+        viewport={"width": width, "height": height},
+        locale=locale,
+        color_scheme=color_scheme,
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    user = BrowserUser(username=username, context=context, page=page)
+    user = BrowserUser(username="", context=context, page=page)
 
     def on_dialog(dialog) -> None:
         user.dialogs.append(dialog.message)
@@ -82,11 +109,6 @@ def log_in(
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda error: user.page_errors.append(str(error)))
     page.on("websocket", lambda socket: user.sockets.append(socket.url))
-    page.goto("/accounts/login/")
-    page.fill('input[name="login"]', username)
-    page.fill('input[name="password"]', password)
-    page.click('form[action="/accounts/login/"] button[type="submit"]')
-    page.wait_for_url(f"{server.url}/")
     return user
 
 
@@ -101,10 +123,14 @@ def open_room(user: BrowserUser, name: str) -> int:
     return int(re.search(r"/chat/room/(\d+)/$", page.url).group(1))
 
 
+CONNECTED = {"en": "connected", "es": "conectado"}
+
+
 def expect_connected(page: Page) -> None:
     badge = page.locator("#conn-state")
     expect(badge).to_have_attribute("data-state", "open", timeout=TIMEOUT_MS)
-    expect(badge).to_have_text("connected")
+    # The badge speaks the page's language (a Spanish browser gets Spanish pages).
+    expect(badge).to_have_text(CONNECTED[page.locator("html").get_attribute("lang")])
 
 
 def send_message(page: Page, body: str) -> None:

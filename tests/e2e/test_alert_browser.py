@@ -29,7 +29,7 @@ async def logged_in_page(browser: Browser, server: ServerProcess, username: str)
     await page.goto("/accounts/login/")
     await page.fill("input[name=login]", username)
     await page.fill("input[name=password]", DEMO_PASSWORD)
-    await page.click("form button[type=submit]")
+    await page.click("form[action='/accounts/login/'] button[type=submit]")
     await page.wait_for_url(f"{server.url}/")
     return page
 

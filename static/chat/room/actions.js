@@ -1,6 +1,7 @@
 // The buttons on a message (reply, react, edit, delete, a reaction chip, a quote), handled
 // once for the whole log: rows are rebuilt when a message changes, the listener stays.
 // Delete asks for a second press instead of a dialog: nothing here may block the page.
+import { t } from "../../js/i18n.js";
 import { createEditing } from "./editing.js";
 import { createReactionPicker } from "./reactions.js";
 import { createReplies } from "./replies.js";
@@ -11,14 +12,14 @@ function confirmDelete(button) {
   if (button.dataset.armed === "1") return true;
   button.dataset.armed = "1";
   button.classList.add("armed");
-  button.textContent = "Delete?";
-  button.setAttribute("aria-label", "Press again to delete the message");
+  button.textContent = t("Delete?");
+  button.setAttribute("aria-label", t("Press again to delete the message"));
   setTimeout(() => {
     if (!button.isConnected) return;
     button.dataset.armed = "";
     button.classList.remove("armed");
     button.textContent = "🗑";
-    button.setAttribute("aria-label", "Delete message");
+    button.setAttribute("aria-label", t("Delete message"));
   }, CONFIRM_MS);
   return false;
 }

@@ -1,6 +1,7 @@
 // The send form: a message shows at once as pending and goes out with a client_id of its
 // own; until the server confirms it, every reconnect sends it again with that client_id
 // (stored once). Also the typing frames and the line under the form for errors.
+import { t } from "../../js/i18n.js";
 import { el } from "./dom.js";
 
 const MAX_LENGTH = 2000; // docs/protocol.md; the server refuses longer ones anyway
@@ -28,8 +29,24 @@ export function createComposer({ form, input, errorLine, username, send, appendP
     send(frame);
   }
 
+  // The server's error frames carry a machine-readable code: shown in the page's language.
+  function errorText(frame) {
+    const texts = {
+      bad_json: t("The server could not read that."),
+      bad_frame: t("The server could not read that."),
+      unknown_type: t("The server does not know that request."),
+      invalid: t("That message is not valid."),
+      too_long: t("Messages are at most %(max)s characters.", { max: MAX_LENGTH }),
+      rate_limited: t("You are sending too fast; wait a moment."),
+      forbidden: t("You may not do that."),
+      not_found: t("That message is gone."),
+      conflict: t("The message changed meanwhile; try again."),
+    };
+    return texts[frame.code] || frame.detail || frame.code;
+  }
+
   function showError(frame) {
-    const text = frame.detail || frame.code;
+    const text = errorText(frame);
     errorLine.textContent = text;
     setTimeout(() => { if (errorLine.textContent === text) errorLine.textContent = ""; }, 5000);
   }
@@ -37,10 +54,10 @@ export function createComposer({ form, input, errorLine, username, send, appendP
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
-    if (uploads && uploads.busy()) { showError({ detail: "Wait for the uploads to finish." }); return; }
+    if (uploads && uploads.busy()) { showError({ detail: t("Wait for the uploads to finish.") }); return; }
     const attachments = uploads ? uploads.take() : [];
     if (!body && !attachments.length) return;
-    if (body.length > MAX_LENGTH) { showError({ detail: "Messages are at most 2000 characters." }); return; }
+    if (body.length > MAX_LENGTH) { showError({ code: "too_long" }); return; }
     const clientId = newClientId();
     const item = {
       body: body,

@@ -1,3 +1,5 @@
+import { t } from "../../js/i18n.js";
+
 // Building page elements. Text goes in with textContent, never as HTML: message bodies,
 // usernames and errors are user-supplied.
 export function el(tag, className, text) {
@@ -10,6 +12,6 @@ export function el(tag, className, text) {
 // A person's name that starts a direct conversation with them when clicked (sidebar.js).
 export function personName(node, username) {
   node.dataset.dmUsername = username;
-  node.title = "Message " + username;
+  node.title = t("Message %(name)s", { name: username });
   return node;
 }

@@ -2,6 +2,7 @@
 // cancels), the edit goes out with the version it was based on, and a `conflict` (someone,
 // or another tab, changed it meanwhile) shows the newer text and keeps what was typed, so
 // that saving again retries on top of it. Up arrow in an empty composer edits one's last.
+import { t } from "../../js/i18n.js";
 import { el } from "./dom.js";
 
 // Options:
@@ -23,17 +24,17 @@ export function createEditing({ composer, messages, send, showError }) {
 
   function save() {
     const body = open.input.value.trim();
-    if (!body) { showError({ detail: "A message needs some text; delete it instead." }); return; }
+    if (!body) { showError({ detail: t("A message needs some text; delete it instead.") }); return; }
     const current = messages.get(open.id);
     if (current && body === current.body && current.version === open.version) { close(true); return; }
     if (!send({ type: "edit", id: open.id, body: body, version: open.version })) {
-      showError({ detail: "Offline: the edit was not sent. Try again once connected." });
+      showError({ detail: t("Offline: the edit was not sent. Try again once connected.") });
       return;
     }
     open.sentVersion = open.version;
     open.sentBody = body;
     open.input.disabled = true;
-    open.notice.textContent = "saving…";
+    open.notice.textContent = t("saving…");
   }
 
   function editorBox(msg) {
@@ -42,12 +43,12 @@ export function createEditing({ composer, messages, send, showError }) {
     input.value = msg.body;
     input.maxLength = 2000;
     input.rows = 2;
-    input.setAttribute("aria-label", "Edit message");
-    const saveButton = el("button", "edit-save", "Save");
+    input.setAttribute("aria-label", t("Edit message"));
+    const saveButton = el("button", "edit-save", t("Save"));
     saveButton.type = "submit";
-    const cancel = el("button", "edit-cancel link", "Cancel");
+    const cancel = el("button", "edit-cancel link", t("Cancel"));
     cancel.type = "button";
-    cancel.setAttribute("aria-label", "Cancel editing");
+    cancel.setAttribute("aria-label", t("Cancel editing"));
     const notice = el("div", "edit-notice muted");
     notice.setAttribute("role", "status");
     box.append(input, saveButton, cancel, notice);
@@ -95,7 +96,7 @@ export function createEditing({ composer, messages, send, showError }) {
       if (frame.code === "conflict" && frame.message && frame.message.id === open.id) {
         messages.show(frame.message);
         open.version = frame.message.version;
-        open.notice.textContent = "Changed meanwhile: the newer text is above. Save again to replace it with yours.";
+        open.notice.textContent = t("Changed meanwhile: the newer text is above. Save again to replace it with yours.");
       } else if (["forbidden", "not_found", "invalid", "too_long", "rate_limited", "unavailable"].includes(frame.code)) {
         showError(frame);
         open.notice.textContent = "";

@@ -1,16 +1,15 @@
 // One message row: author, time, "(edited)", the quoted reply, the body, reactions and the
 // action buttons. `html` is sanitized on the server (chat/rendering.py) and is the only
 // string that goes in as markup; every other user string goes in with textContent.
+import { language, t } from "../../js/i18n.js";
 import { el, personName } from "./dom.js";
 import { renderReactions } from "./reactions.js";
+import { timeElement } from "./timeline.js";
 import { attachmentsElement } from "./uploads.js";
 
-export const TOMBSTONE_TEXT = "message deleted";
+export const TOMBSTONE_TEXT = t("message deleted");
 
-function formatTime(iso) {
-  const when = new Date(iso);
-  return isNaN(when) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
+const exactFormat = new Intl.DateTimeFormat(language, { dateStyle: "full", timeStyle: "short" });
 
 function actionButton(action, label, text) {
   const button = el("button", "msg-action", text);
@@ -34,13 +33,13 @@ function canDelete(msg, viewer) {
 function actionsBar(msg, viewer) {
   const bar = el("div", "msg-actions");
   bar.setAttribute("role", "toolbar");
-  bar.setAttribute("aria-label", "Message actions");
+  bar.setAttribute("aria-label", t("Message actions"));
   bar.append(
-    actionButton("reply", "Reply to " + msg.username, "↩"),
-    actionButton("react", "Add a reaction", "☺"),
+    actionButton("reply", t("Reply to %(name)s", { name: msg.username }), "↩"),
+    actionButton("react", t("Add a reaction"), "☺"),
   );
-  if (canEdit(msg, viewer)) bar.append(actionButton("edit", "Edit message", "✎"));
-  if (canDelete(msg, viewer)) bar.append(actionButton("delete", "Delete message", "🗑"));
+  if (canEdit(msg, viewer)) bar.append(actionButton("edit", t("Edit message"), "✎"));
+  if (canDelete(msg, viewer)) bar.append(actionButton("delete", t("Delete message"), "🗑"));
   return bar;
 }
 
@@ -49,14 +48,15 @@ function quoteButton(reply) {
   quote.type = "button";
   quote.dataset.action = "jump";
   quote.dataset.target = String(reply.id);
-  quote.setAttribute("aria-label", "Go to the message by " + reply.username + " this replies to");
+  quote.setAttribute("aria-label", t("Go to the message by %(name)s this replies to", { name: reply.username }));
   quote.append(el("span", "quote-author", reply.username), el("span", "quote-excerpt", reply.excerpt || TOMBSTONE_TEXT));
   return quote;
 }
 
 function editedMarker(msg) {
-  const marker = el("span", "edited muted", "(edited)");
-  marker.title = "edited " + new Date(msg.edited).toLocaleString();
+  const marker = el("span", "edited muted", t("(edited)"));
+  const when = new Date(msg.edited);
+  marker.title = isNaN(when) ? "" : t("edited %(when)s", { when: exactFormat.format(when) });
   return marker;
 }
 
@@ -92,8 +92,10 @@ export function updateRow(row, msg, viewer) {
   row.dataset.version = String(msg.version);
   row.classList.toggle("deleted", msg.deleted);
   row.classList.toggle("mine", msg.username === viewer.username);
+  row.dataset.author = msg.username; // the log's groups (timeline.js)
+  row.dataset.created = msg.created;
   const head = el("div", "msg-head");
-  head.append(personName(el("span", "author", msg.username), msg.username), el("span", "time", formatTime(msg.created)));
+  head.append(personName(el("span", "author", msg.username), msg.username), timeElement(msg.created));
   if (msg.edited && !msg.deleted) head.append(editedMarker(msg));
   const body = el("div", "body");
   fillBody(body, msg);

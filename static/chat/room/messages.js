@@ -1,8 +1,12 @@
 // The message log: confirmed messages in id order, each shown once and changed in place (an
 // edit, a deletion, reactions) when a newer version of it arrives; older history paged in
 // over the socket as the reader scrolls up.
+import { t } from "../../js/i18n.js";
 import { el } from "./dom.js";
 import { messageRow, updateRow } from "./message_view.js";
+
+// Without a timeline (static/chat/room/timeline.js) the rows are shown as they are.
+const NO_TIMELINE = { placed() {}, markUnread() { return null; }, refresh() {} };
 
 // Options:
 //   log, olderBox          the log element and the "older messages" line at its top
@@ -13,7 +17,9 @@ import { messageRow, updateRow } from "./message_view.js";
 //   olderShown()           after each page of older history
 //   at                     a message id the page opens at (`?at=`): the log starts with it,
 //                          older history above it, newer below; landed(row) once it is shown
-export function createMessageList({ log, olderBox, viewer, send, settlePending, shown, olderShown, at = null, landed = () => {} }) {
+//   timeline               optional: groups, day lines and the unread line (timeline.js)
+//   jumpButton             optional: shown while the reader is scrolled up; goes to the latest
+export function createMessageList({ log, olderBox, viewer, send, settlePending, shown, olderShown, at = null, landed = () => {}, timeline = NO_TIMELINE, jumpButton = null }) {
   const shownById = new Map(); // id -> {msg, row}: the version shown of each message
   let lastId = 0; // highest id shown
   let firstId = null; // lowest id shown: older history is fetched before it
@@ -53,9 +59,11 @@ export function createMessageList({ log, olderBox, viewer, send, settlePending, 
     const row = messageRow(msg, viewer);
     shownById.set(msg.id, { msg, row });
     insertInOrder(row, msg.id);
+    timeline.placed(row);
     lastId = Math.max(lastId, msg.id);
     firstId = firstId === null ? msg.id : Math.min(firstId, msg.id);
     if (stick) log.scrollTop = log.scrollHeight;
+    else showJump();
     shown();
   }
 
@@ -81,8 +89,11 @@ export function createMessageList({ log, olderBox, viewer, send, settlePending, 
     } else if (wasEmpty) {
       hasOlder = frame.has_more;
       log.scrollTop = log.scrollHeight;
+      // Opened with unread messages: start where they begin, not past them.
+      const unread = timeline.markUnread();
+      if (unread) log.scrollTop = Math.max(0, unread.offsetTop - log.offsetTop - 8);
     }
-    olderBox.textContent = hasOlder ? "Scroll up for older messages" : "Start of the room";
+    olderBox.textContent = hasOlder ? t("Scroll up for older messages") : t("Start of the room");
     if (!opening) olderShown();
     fillUp();
   }
@@ -90,7 +101,7 @@ export function createMessageList({ log, olderBox, viewer, send, settlePending, 
   // A message sent from this page, shown at the end until the server confirms it.
   function appendPending(username, body) {
     const row = el("div", "msg pending");
-    row.append(el("span", "author", username), el("span", "body", body), el("span", "time", "sending…"));
+    row.append(el("span", "author", username), el("span", "body", body), el("span", "time", t("sending…")));
     log.append(row);
     log.scrollTop = log.scrollHeight;
     return row;
@@ -100,7 +111,7 @@ export function createMessageList({ log, olderBox, viewer, send, settlePending, 
     if (!hasOlder || loadingOlder || firstId === null) return;
     if (!send({ type: "history", before: firstId, limit: 50 })) return;
     loadingOlder = true;
-    olderBox.textContent = "Loading older messages…";
+    olderBox.textContent = t("Loading older messages…");
   }
 
   // A log too short to scroll never fires "scroll": fetch older pages until it fills up.
@@ -108,9 +119,22 @@ export function createMessageList({ log, olderBox, viewer, send, settlePending, 
     if (log.scrollHeight <= log.clientHeight) loadOlder();
   }
 
+  function showJump() {
+    if (jumpButton) jumpButton.hidden = log.scrollHeight - log.scrollTop - log.clientHeight < 200;
+  }
+
   log.addEventListener("scroll", () => {
     if (log.scrollTop <= 40) loadOlder();
+    showJump();
   });
+  if (jumpButton) {
+    jumpButton.addEventListener("click", () => {
+      log.scrollTop = log.scrollHeight;
+      showJump();
+      log.focus({ preventScroll: true }); // the button hides itself: focus goes to the log
+    });
+  }
+  setInterval(timeline.refresh, 30000);
 
   return {
     seen: { has: (id) => shownById.has(id), get size() { return shownById.size; } },

@@ -1,5 +1,8 @@
 // Who is in the room now, and the "… is typing" line under the log.
+import { language, t } from "../../js/i18n.js";
 import { el, personName } from "./dom.js";
+
+const listFormat = new Intl.ListFormat(language, { style: "long", type: "conjunction" });
 
 const TYPING_SHOWN_MS = 4000; // a typist is forgotten this long after their last frame
 
@@ -8,7 +11,9 @@ export function createPresence({ list, count, typingLine }) {
 
   function render() {
     const names = Array.from(typists.keys());
-    typingLine.textContent = names.length ? names.join(", ") + (names.length > 1 ? " are" : " is") + " typing…" : "";
+    if (!names.length) typingLine.textContent = "";
+    else if (names.length === 1) typingLine.textContent = t("%(name)s is typing…", { name: names[0] });
+    else typingLine.textContent = t("%(names)s are typing…", { names: listFormat.format(names) });
   }
 
   return {

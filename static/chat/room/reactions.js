@@ -1,6 +1,7 @@
 // Reactions: the chips under a message (emoji, count, who reacted in the title, one's own
 // highlighted and toggled by a click) and the picker (common emoji plus a free field for
 // any one emoji). The server validates the emoji and the 20-emoji cap (error `invalid`).
+import { t } from "../../js/i18n.js";
 import { el } from "./dom.js";
 
 const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
@@ -14,7 +15,7 @@ function chip(reaction, me) {
   button.dataset.on = mine ? "false" : "true"; // what a click asks for
   button.setAttribute("aria-pressed", String(mine));
   button.title = reaction.users.join(", ");
-  button.setAttribute("aria-label", reaction.emoji + " " + reaction.count + ", from " + reaction.users.join(", "));
+  button.setAttribute("aria-label", t("%(emoji)s %(count)s, from %(names)s", { emoji: reaction.emoji, count: reaction.count, names: reaction.users.join(", ") }));
   button.append(el("span", "reaction-emoji", reaction.emoji), el("span", "reaction-count", String(reaction.count)));
   return button;
 }
@@ -28,22 +29,22 @@ export function renderReactions(msg, me) {
 function pickerElement() {
   const picker = el("div", "reaction-picker");
   picker.setAttribute("role", "dialog");
-  picker.setAttribute("aria-label", "Pick a reaction");
+  picker.setAttribute("aria-label", t("Pick a reaction"));
   const buttons = COMMON_EMOJI.map((emoji) => {
     const button = el("button", "pick", emoji);
     button.type = "button";
     button.dataset.emoji = emoji;
-    button.setAttribute("aria-label", "React with " + emoji);
+    button.setAttribute("aria-label", t("React with %(emoji)s", { emoji }));
     return button;
   });
   const form = el("form", "pick-other");
   const input = el("input", "pick-input");
   input.maxLength = 16;
-  input.placeholder = "other";
-  input.setAttribute("aria-label", "Any emoji");
-  const add = el("button", "pick-add", "Add");
+  input.placeholder = t("other");
+  input.setAttribute("aria-label", t("Any emoji"));
+  const add = el("button", "pick-add", t("Add"));
   add.type = "submit";
-  add.setAttribute("aria-label", "React with the emoji typed");
+  add.setAttribute("aria-label", t("React with the emoji typed"));
   form.append(input, add);
   picker.append(...buttons, form);
   return { picker, input, form };

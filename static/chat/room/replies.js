@@ -1,6 +1,7 @@
 // Replies: the "replying to …" bar above the composer (Escape or its button cancels), the
 // `reply_to` of the next message sent, and jumping from a quote to the original, paging
 // older history in until it shows or the room's start is reached.
+import { t } from "../../js/i18n.js";
 
 const HIGHLIGHT_MS = 2000;
 
@@ -23,7 +24,7 @@ export function createReplies({ bar, label, cancelButton, composer, messages, sh
     const msg = messages.get(id);
     if (!msg || msg.deleted) return;
     replyingTo = id;
-    label.textContent = "Replying to " + msg.username + ": " + msg.body.slice(0, 100);
+    label.textContent = t("Replying to %(name)s: %(excerpt)s", { name: msg.username, excerpt: msg.body.slice(0, 100) });
     bar.hidden = false;
     composer.focus();
   }
@@ -41,7 +42,7 @@ export function createReplies({ bar, label, cancelButton, composer, messages, sh
     if (row) { seeking = null; highlight(row); return; }
     if (!messages.hasOlder) {
       seeking = null;
-      showError({ detail: "The original message is no longer in this room's history." });
+      showError({ detail: t("The original message is no longer in this room's history.") });
       return;
     }
     messages.loadOlder();

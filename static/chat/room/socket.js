@@ -1,14 +1,15 @@
 // The room's socket (docs/protocol.md): each (re)connect asks for what it missed with the
 // query versions.js keeps (`?since=`). The lifecycle (backoff, offline, 4401) is LiveSocket's.
+import { t } from "../../js/i18n.js";
 import { LiveSocket } from "../../js/livesocket.js";
 
 const CLOSE_REASONS = {
-  4401: "You are logged out. Reloading…",
-  4403: "You are not a member of this room.",
-  4404: "This room does not exist.",
-  4409: "Too many open tabs.",
-  4429: "Disconnected for sending too fast.",
-  1012: "Catching up",
+  4401: t("You are logged out. Reloading…"),
+  4403: t("You are not a member of this room."),
+  4404: t("This room does not exist."),
+  4409: t("Too many open tabs."),
+  4429: t("Disconnected for sending too fast."),
+  1012: t("Catching up"),
 };
 
 // Options:
@@ -32,10 +33,10 @@ export function connectRoomSocket({ roomId, query, stateBadge, handlers, opened,
     // Asked on every attempt: a reconnect catches up from what was seen.
     path: () => "/ws/chat/room/" + roomId + "/" + query(),
     final: [4403, 4404],
-    connecting: (isRetry) => setState(isRetry ? "reconnecting" : "connecting", isRetry ? "reconnecting…" : "connecting…"),
+    connecting: (isRetry) => setState(isRetry ? "reconnecting" : "connecting", isRetry ? t("reconnecting…") : t("connecting…")),
     opened: () => {
       opening = true;
-      setState("open", "connected");
+      setState("open", t("connected"));
       opened();
     },
     frame: (frame) => {
@@ -47,14 +48,15 @@ export function connectRoomSocket({ roomId, query, stateBadge, handlers, opened,
     lost: (code, retryIn) => {
       lost();
       if (code === 4401) {
-        setState("closed", "logged out");
+        setState("closed", t("logged out"));
       } else if (retryIn === null) {
         setState("closed", CLOSE_REASONS[code]);
         ended();
       } else if (retryIn === 0) {
-        setState("reconnecting", CLOSE_REASONS[code] || "reconnecting…");
+        setState("reconnecting", CLOSE_REASONS[code] || t("reconnecting…"));
       } else {
-        setState("reconnecting", (CLOSE_REASONS[code] || "offline") + " · retrying in " + Math.ceil(retryIn / 1000) + " s");
+        const seconds = Math.ceil(retryIn / 1000);
+        setState("reconnecting", t("%(reason)s · retrying in %(seconds)s s", { reason: CLOSE_REASONS[code] || t("offline"), seconds }));
       }
     },
   });

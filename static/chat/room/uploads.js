@@ -2,14 +2,16 @@
 // composer are uploaded over HTTP at once (never over the socket), each with a progress bar;
 // the composer sends the ids of those finished with the next message. A pending upload can
 // be removed before sending. Also how a message's attachments are shown.
+import { language, t } from "../../js/i18n.js";
 import { el } from "./dom.js";
 
 const MAX_PER_MESSAGE = 10; // docs/protocol.md
 
 export function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  const number = (value, digits) => new Intl.NumberFormat(language, { maximumFractionDigits: digits }).format(value);
+  if (bytes < 1024) return number(bytes, 0) + " B";
+  if (bytes < 1024 * 1024) return number(bytes / 1024, 1) + " KB";
+  return number(bytes / (1024 * 1024), 1) + " MB";
 }
 
 // A message's attachments: images as their thumbnail linking to the file, anything else as a
@@ -58,26 +60,26 @@ export function createUploads({ roomId, csrfToken, list, dropZone, input, button
     bar.value = 0;
     const cancel = el("button", "upload-remove", "×");
     cancel.type = "button";
-    cancel.title = "Remove";
-    cancel.setAttribute("aria-label", `Remove ${file.name}`);
+    cancel.title = t("Remove");
+    cancel.setAttribute("aria-label", t("Remove %(name)s", { name: file.name || t("pasted image") }));
     cancel.addEventListener("click", () => remove(item));
-    row.append(el("span", "upload-name", file.name || "pasted image"), bar, cancel);
+    row.append(el("span", "upload-name", file.name || t("pasted image")), bar, cancel);
     return { row, bar };
   }
 
   function failed(item, xhr) {
-    let detail = `upload failed (${xhr.status || "network"})`;
+    let detail = xhr.status ? t("upload failed (HTTP %(status)s)", { status: xhr.status }) : t("upload failed (network)");
     try { detail = JSON.parse(xhr.responseText).detail || detail; } catch (_) { /* not JSON */ }
-    showError({ detail: `${item.name}: ${detail}` });
+    showError({ detail: item.name + ": " + detail });
     remove(item);
   }
 
   function start(file) {
     if (pending.length >= MAX_PER_MESSAGE) {
-      showError({ detail: `At most ${MAX_PER_MESSAGE} files per message.` });
+      showError({ detail: t("At most %(count)s files per message.", { count: MAX_PER_MESSAGE }) });
       return;
     }
-    const item = { id: null, done: false, name: file.name || "pasted image" };
+    const item = { id: null, done: false, name: file.name || t("pasted image") };
     const { row, bar } = pendingRow(item, file);
     item.row = row;
     pending.push(item);
