@@ -13,7 +13,14 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from chat.models import Message
-from tests.conftest import Socket, communicator, make_room, make_user, session_cookie
+from tests.conftest import (
+    Socket,
+    admin_room_form,
+    communicator,
+    make_room,
+    make_user,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,16 +138,9 @@ async def test_removal_in_the_admin_cuts_the_member_off_at_once(open_room_socket
     )
     client = Client()
     await sync_to_async(client.force_login)(admin)
-    created = timezone.localtime(room.created)
-    response = await sync_to_async(client.post)(
-        f"/admin/chat/room/{room.pk}/change/",
-        {
-            "name": "ops",
-            "users": [alice.pk],
-            "created_0": created.strftime("%Y-%m-%d"),
-            "created_1": created.strftime("%H:%M:%S"),
-        },
-    )
+    # The member inline without mallory's row, as the operator submits it.
+    form = await admin_room_form(room, {alice.pk: "member"})
+    response = await sync_to_async(client.post)(f"/admin/chat/room/{room.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert await next_close(mallory_socket) == 4403
     cookie = await session_cookie(mallory)
