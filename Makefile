@@ -20,7 +20,7 @@ install: $(BIN)/.installed
 ## Start the service on http://127.0.0.1:$(PORT)/ with demo users and rooms.
 run: install translations
 	$(BIN)/python manage.py migrate --noinput -v0
-	$(BIN)/python manage.py seed_demo --url http://127.0.0.1:$(PORT)/
+	$(BIN)/python manage.py seed_demo --conversation --url http://127.0.0.1:$(PORT)/
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Run every test: lint, unit, Redis, PostgreSQL, real server processes and the browser.

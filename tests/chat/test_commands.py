@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from chat.models import Room
+from chat.models import Message, Room
 
 
 @pytest.mark.django_db
@@ -25,3 +25,17 @@ def test_seed_demo_is_idempotent_and_prints_the_login():
     assert not Room.objects.get(name="ops").is_public
     alice = get_user_model().objects.get(username="alice")
     assert alice.check_password("chat-demo-2026")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_conversation_is_posted_once_through_the_message_service():
+    call_command("seed_demo", "--conversation", stdout=io.StringIO())
+    call_command("seed_demo", "--conversation", stdout=io.StringIO())
+    general = Room.objects.get(name="general")
+    messages = list(Message.objects.filter(room=general).order_by("id"))
+    assert [m.author.username for m in messages] == ["alice", "bob", "carol"]
+    # Stored as the service stores a typed message: rendered, versioned, mentions resolved.
+    assert "<strong>MyChannels</strong>" in messages[0].html
+    assert [m.version for m in messages] == sorted({m.version for m in messages})
+    assert messages[1].mentions == ["alice"]
+    assert Message.objects.filter(room__name="random").count() == 1
