@@ -6,20 +6,17 @@ import uuid
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from alert import selectors
 from alert.groups import alert_room_group, alert_user_group
 from alert.serializers import alert_to_dict
 from chat.consumers import (
     CLOSE_CATCH_UP,
-    CLOSE_FLOODING,
     CLOSE_NO_ROOM,
     CLOSE_NOT_LOGGED_IN,
     CLOSE_NOT_MEMBER,
-    CLOSE_TOO_BIG,
     CLOSE_TOO_MANY_SOCKETS,
-    frame_size,
+    SendOnlySocketMixin,
 )
 from chat.groups import user_group
 from chat.ratelimit import MemoryBuckets
@@ -35,7 +32,7 @@ def history_frame(page: selectors.AlertPage) -> dict[str, Any]:
     return {"type": "history", "alerts": [alert_to_dict(alert) for alert in page.alerts]}
 
 
-class AlertSocket(QuietAfterCloseMixin, AsyncWebsocketConsumer):
+class AlertSocket(QuietAfterCloseMixin, SendOnlySocketMixin, AsyncWebsocketConsumer):
     """What both alert sockets share: accept-then-close refusals, the user's own group (so
     logging out or leaving a room reaches them), and polite answers to frames they don't take."""
 
@@ -103,20 +100,6 @@ class AlertSocket(QuietAfterCloseMixin, AsyncWebsocketConsumer):
         for group in list(self.groups_joined):
             await self.leave(group)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.open:
-            return
-        if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
-            await self.close_with(CLOSE_TOO_BIG)
-            return
-        allowed = await self.junk_frames.take(
-            "frames", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
-        )
-        if not allowed:
-            await self.close_with(CLOSE_FLOODING)
-            return
-        await self.send_frame(self.error_for(text_data))
-
     @staticmethod
     def error_for(text_data: str | None) -> dict[str, str]:
         """The contract's error frame for a client frame this socket does not take."""
@@ -133,10 +116,6 @@ class AlertSocket(QuietAfterCloseMixin, AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=dumps(frame))
-
-    async def close_with(self, code: int) -> None:
-        self.open = False
-        await self.close(code)
 
     # Group events.
     async def alert_created(self, event: dict) -> None:

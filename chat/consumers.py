@@ -44,6 +44,30 @@ CLOSE_CATCH_UP = 1012
 TYPING_MIN_INTERVAL_SECONDS = 1.0
 
 
+class SendOnlySocketMixin:
+    """For sockets that only send (alert feeds, the dashboard): a client frame is refused
+    with the subclass's `error_for(text_data)` frame, past the frame limit with 1009, and a
+    client that keeps sending with 4429. Needs `open` and `junk_frames` (MemoryBuckets)."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.open:
+            return
+        if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
+            await self.close_with(CLOSE_TOO_BIG)
+            return
+        allowed = await self.junk_frames.take(
+            "frames", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
+        )
+        if not allowed:
+            await self.close_with(CLOSE_FLOODING)
+            return
+        await self.send(text_data=dumps(self.error_for(text_data)))
+
+    async def close_with(self, code: int) -> None:
+        self.open = False
+        await self.close(code)
+
+
 class FrameError(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

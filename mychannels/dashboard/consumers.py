@@ -6,21 +6,17 @@ sending them is closed 4429, as the alert sockets do."""
 import uuid
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from chat.consumers import (
-    CLOSE_FLOODING,
     CLOSE_NOT_LOGGED_IN,
     CLOSE_NOT_MEMBER,
-    CLOSE_TOO_BIG,
     CLOSE_TOO_MANY_SOCKETS,
     FrameError,
-    frame_size,
+    SendOnlySocketMixin,
     parse_frame,
 )
 from chat.groups import user_group
 from chat.ratelimit import MemoryBuckets
-from chat.serializers import dumps
 from chat.socketcap import socket_admit, socket_release
 from mychannels.dashboard.services import stats_ticker
 
@@ -36,7 +32,7 @@ def error_frame(text_data: str | None) -> dict[str, str]:
     return {"type": "error", "code": "unknown_type", "detail": "the dashboard takes no frames"}
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
+class DashboardConsumer(SendOnlySocketMixin, AsyncWebsocketConsumer):
     open = False  # sending stats and answering frames
     counted = False  # against the user's socket cap
     watching = False  # registered with this process's stats ticker
@@ -76,23 +72,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.open:
             await self.send(text_data=text)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.open:
-            return
-        if frame_size(text_data, bytes_data) > settings.CHAT_MAX_FRAME_BYTES:
-            await self.close_with(CLOSE_TOO_BIG)
-            return
-        allowed = await self.junk_frames.take(
-            "frames", settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
-        )
-        if not allowed:
-            await self.close_with(CLOSE_FLOODING)
-            return
-        await self.send(text_data=dumps(error_frame(text_data)))
-
-    async def close_with(self, code: int) -> None:
-        self.open = False
-        await self.close(code)
+    error_for = staticmethod(error_frame)
 
     # Group events of the user's group, which every socket of the user joins.
     async def user_logout(self, event: dict) -> None:
