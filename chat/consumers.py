@@ -156,6 +156,7 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
         frame = presence_frame(room_id=self.room_id, usernames=presence.usernames)
         await self.send_json(frame)
         self.taking_frames = True
+        self.deliver_directly()
 
     async def _refusal(self) -> int | None:
         if not self.user.is_authenticated:
@@ -340,26 +341,50 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
             return
         await super().dispatch(message)
 
-    # Group events: already serialized once by the service, forwarded as they are.
+    # Group events: already serialized once by the service, forwarded as they are. Each one's
+    # text for this socket comes from a plain method, so that the channel layer can also
+    # deliver it in its own pass over the room while the consumer is idle (DIRECT_EVENTS,
+    # mychannels/runtime/fanout.py); the async handlers are the path when it is busy.
+    DIRECT_EVENTS = {
+        "chat.message": "forwarded_text",
+        "chat.change": "forwarded_text",  # an edit, a deletion or reactions
+        "alert.created": "forwarded_text",  # alerts show on the room page too
+        "chat.presence": "presence_text",
+        "chat.typing": "typing_text",
+    }
+
+    def forwarded_text(self, event: dict) -> str:
+        return event["text"]
+
+    def presence_text(self, event: dict) -> str | None:
+        # Broadcasts from several processes may arrive out of order: the newest one wins.
+        version = event.get("version", 0)
+        if version < self.presence_version:
+            return None
+        self.presence_version = version
+        return event["text"]
+
+    def typing_text(self, event: dict) -> str | None:
+        return event["text"] if event["user_id"] != self.user.pk else None
+
+    async def send_event_text(self, text: str | None) -> None:
+        if text is not None:
+            await self.send(text_data=text)
+
     async def chat_message(self, event: dict) -> None:
         await self.send(text_data=event["text"])
 
     async def chat_change(self, event: dict) -> None:
-        await self.send(text_data=event["text"])  # an edit, a deletion or reactions
+        await self.send(text_data=event["text"])
 
     async def chat_presence(self, event: dict) -> None:
-        # Broadcasts from several processes may arrive out of order: the newest one wins.
-        version = event.get("version", 0)
-        if version >= self.presence_version:
-            self.presence_version = version
-            await self.send(text_data=event["text"])
+        await self.send_event_text(self.presence_text(event))
 
     async def alert_created(self, event: dict) -> None:
-        await self.send(text_data=event["text"])  # alerts show on the room page too
+        await self.send(text_data=event["text"])
 
     async def chat_typing(self, event: dict) -> None:
-        if event["user_id"] != self.user.pk:
-            await self.send(text_data=event["text"])
+        await self.send_event_text(self.typing_text(event))
 
     async def close_with(self, code: int) -> None:
         """Close, and take no more frames meanwhile (cleanup runs in disconnect)."""

@@ -16,12 +16,23 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 
+from mychannels.runtime.fanout import text_writer
+
 Source = Callable[[], Awaitable[dict]]
+TextOfEvent = Callable[[dict], str | None]
 
 
 class SerialDispatchMixin:
     """For an `AsyncConsumer` subclass: the same consumer contract (handlers run one at a time,
-    StopConsumer ends it, an error in a handler ends it), one reader task per source."""
+    StopConsumer ends it, an error in a handler ends it), one reader task per source.
+
+    A subclass may also name, in DIRECT_EVENTS, group events it only forwards: event type to
+    the name of a method giving the text to send for it (or None to send nothing). Once it
+    calls `deliver_directly`, those events skip its reader task whenever it is idle
+    (mychannels/runtime/fanout.py)."""
+
+    DIRECT_EVENTS: dict[str, str] = {}
+    _one_at_a_time: asyncio.Lock | None = None
 
     async def __call__(self, scope: dict, receive: Source, send: Callable) -> None:
         self.scope = scope
@@ -35,8 +46,33 @@ class SerialDispatchMixin:
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         await self._run_both(receive)
 
+    def deliver_directly(self) -> None:
+        """From now on, DIRECT_EVENTS that find this consumer idle are written to its socket in
+        the channel layer's own pass over the group. Nothing changes on a channel layer or a
+        server that cannot do it; a `close` (or anything else replacing `send`) ends it."""
+        lend = getattr(self.channel_layer, "deliver_directly", None)
+        write = text_writer(self.base_send)
+        if lend is None or write is None or not self.DIRECT_EVENTS:
+            return
+        texts: dict[str, TextOfEvent] = {
+            kind: getattr(self, name) for kind, name in self.DIRECT_EVENTS.items()
+        }
+        send_when_lent = self.base_send
+        busy = self._one_at_a_time
+
+        def handle(event: dict) -> bool:
+            text_of = texts.get(event.get("type"))
+            if text_of is None or busy.locked() or self.base_send is not send_when_lent:
+                return False
+            text = text_of(event)
+            if text is not None:
+                write(text)
+            return True
+
+        lend(self.channel_name, handle)
+
     async def _run_both(self, receive: Source) -> None:
-        one_at_a_time = asyncio.Lock()
+        one_at_a_time = self._one_at_a_time = asyncio.Lock()
         frames = asyncio.current_task()
         stop_frames = _OneCancel(frames)
         # A group event's handler that fails (or stops the consumer) must end the socket too,

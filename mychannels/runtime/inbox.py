@@ -9,17 +9,20 @@ bound, so this keeps the items and the one waiting reader (docs/performance.md).
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 
 class Inbox:
     """`put_nowait` and `get` of an unbounded `asyncio.Queue`, for a single reader."""
 
-    __slots__ = ("_items", "_reader")
+    __slots__ = ("_items", "_reader", "direct")
 
     def __init__(self) -> None:
         self._items: deque | None = None  # made on the first item, dropped once empty
         self._reader: asyncio.Future | None = None
+        # A consumer's synchronous handler of its group events (mychannels/runtime/fanout.py).
+        self.direct: Callable[[Any], bool] | None = None
 
     def put_nowait(self, item: Any) -> None:
         if self._items is None:
@@ -41,6 +44,11 @@ class Inbox:
         if not self._items:
             self._items = None
         return item
+
+    def parked(self) -> bool:
+        """Its reader waits on it and nothing is queued: an item handed over now, outside the
+        queue, is in order and the only one in flight."""
+        return self._reader is not None and not self._items and not self._reader.done()
 
     def qsize(self) -> int:
         return len(self._items) if self._items else 0

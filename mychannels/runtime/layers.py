@@ -119,6 +119,32 @@ class GapAwareShardConnection(RedisSingleShardConnection):
             if not done.done():
                 done.set_result(None)
 
+    def _receive_message(self, message: dict | None) -> None:
+        """As the base class, but a group event goes straight to the members that can take it
+        now (mychannels/runtime/fanout.py), decoded once; the others get it in their queues."""
+        if message is None:
+            return
+        name, data = message["channel"], message["data"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        layer = self.channel_layer
+        channels = layer.channels
+        queue = channels.get(name)
+        if queue is not None:
+            queue.put_nowait(data)
+            return
+        event = None
+        for channel in tuple(layer.groups.get(name, ())):
+            inbox = channels.get(channel)
+            if inbox is None:
+                continue
+            if inbox.direct is not None and inbox.parked():
+                if event is None:
+                    event = layer.channel_layer.deserialize(data)
+                if _handled(inbox.direct, event):
+                    continue
+            inbox.put_nowait(data)
+
     def _ensure_redis(self) -> None:
         if self._redis is not None:
             return
@@ -147,6 +173,16 @@ class GapAwareShardConnection(RedisSingleShardConnection):
             queue = layer.channels.get(channel)
             if queue is not None:
                 queue.put_nowait(event)
+
+
+def _handled(handler: Callable[[dict], bool], event: dict) -> bool:
+    """The handler's answer; False when it fails, so the event takes the consumer's own path,
+    which meets the same error and ends that consumer as it always did (not this receiver)."""
+    try:
+        return handler(event)
+    except Exception:
+        logger.exception("a direct delivery failed; the event goes through the consumer")
+        return False
 
 
 def _runs_of_a_kind(
@@ -225,3 +261,10 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def receive(self, channel: str) -> dict:
         return await self._get_layer().receive(channel)
+
+    def deliver_directly(self, channel: str, handler: Callable[[dict], bool] | None) -> None:
+        """Lend (or, with None, take back) the channel's synchronous handler of group events
+        (mychannels/runtime/fanout.py). The channel must be this loop's."""
+        inbox = self._get_layer().channels.get(channel)
+        if inbox is not None:
+            inbox.direct = handler

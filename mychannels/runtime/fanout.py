@@ -1,0 +1,50 @@
+"""A broadcast delivered to every idle local member in one pass, without a consumer hop each.
+
+A group event reaches each member's consumer through its channel's inbox: the put wakes the
+consumer's reader task, which takes the dispatch lock, finds the handler and awaits channels'
+`send` layers down to Daphne's `handle_reply`, per member and per broadcast. For the events a
+consumer only forwards (a message, an edit, a typing notice), that hop is most of what a
+delivery costs (docs/performance.md). Here a consumer that has finished opening lends its
+channel a synchronous handler: when the channel layer's receiver finds the member idle (its
+reader parked on an empty inbox, no frame's handler running), it calls the handler, which
+writes the frame to the socket at once. Any other member, event or moment takes the inbox as
+before, so each socket still sees its events in the order they arrived, one at a time, and
+the consumer contract is unchanged. Servers other than Daphne keep the inbox path.
+"""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from daphne.server import Server
+
+from mychannels.runtime.wsprotocol import ChatWebSocketProtocol
+
+TextWriter = Callable[[str], None]
+DirectHandler = Callable[[dict], bool]
+
+
+def text_writer(send: Any) -> TextWriter | None:
+    """A synchronous `send` of one text frame, for a socket whose ASGI `send` is Daphne's
+    (`partial(server.handle_reply, protocol)`); None under any other server."""
+    if not (
+        isinstance(send, functools.partial)
+        and getattr(send.func, "__func__", None) is Server.handle_reply
+        and len(send.args) == 1
+    ):
+        return None
+    connections = send.func.__self__.connections
+    protocol = send.args[0]
+    send_text = protocol.send_text if isinstance(protocol, ChatWebSocketProtocol) else None
+
+    def write(text: str) -> None:
+        # As Daphne's handle_reply: nothing for a connection that is gone.
+        state = connections.get(protocol)
+        if state is None or state.get("disconnected"):
+            return
+        if send_text is not None:
+            send_text(text)
+        else:
+            protocol.handle_reply({"type": "websocket.send", "text": text})
+
+    return write
