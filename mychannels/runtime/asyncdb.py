@@ -25,9 +25,18 @@ from mychannels.runtime.offthread import pooled, reads_pool
 ALIAS = "default"
 
 
+@functools.cache
+def operations() -> Any:
+    """The database's operations (`connection.ops`), from one connection object made once.
+    Reaching `connections[ALIAS]` from a socket's task makes a connection object for that
+    task (asgiref's Local keeps one per context), held for as long as the socket is open:
+    2.7 KB of every idle socket (docs/performance.md). Only its settings are used here."""
+    return connections[ALIAS].ops
+
+
 def enabled() -> bool:
     """Whether the opening's reads run on the loop: on PostgreSQL."""
-    return connections[ALIAS].vendor == "postgresql"
+    return operations().connection.vendor == "postgresql"
 
 
 @functools.cache  # asked on every socket opening, always the same answer

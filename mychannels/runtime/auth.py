@@ -31,7 +31,6 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends import db as db_sessions
-from django.db import connections
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -55,7 +54,7 @@ class SocketSessionStore(db_sessions.SessionStore):
         if self.session_key is None:
             self._session_cache = {}
             return
-        now = connections[asyncdb.ALIAS].ops.adapt_datetimefield_value(timezone.now())
+        now = asyncdb.operations().adapt_datetimefield_value(timezone.now())
         found = await SESSION_READS.instances(
             self.model, "s", _session_sql, [self.session_key, now]
         )

@@ -19,7 +19,6 @@ from channels.layers import get_channel_layer
 from mychannels.runtime.fanout import text_writer
 
 Source = Callable[[], Awaitable[dict]]
-TextOfEvent = Callable[[dict], str | None]
 
 
 class SerialDispatchMixin:
@@ -54,22 +53,24 @@ class SerialDispatchMixin:
         write = text_writer(self.base_send)
         if lend is None or write is None or not self.DIRECT_EVENTS:
             return
-        texts: dict[str, TextOfEvent] = {
-            kind: getattr(self, name) for kind, name in self.DIRECT_EVENTS.items()
-        }
-        send_when_lent = self.base_send
-        busy = self._one_at_a_time
+        self._direct_write = write
+        self._send_when_lent = self.base_send
+        lend(self.channel_name, self._take_directly)
 
-        def handle(event: dict) -> bool:
-            text_of = texts.get(event.get("type"))
-            if text_of is None or busy.locked() or self.base_send is not send_when_lent:
-                return False
-            text = text_of(event)
-            if text is not None:
-                write(text)
-            return True
-
-        lend(self.channel_name, handle)
+    def _take_directly(self, event: dict) -> bool:
+        """The channel layer's handler (mychannels/runtime/fanout.py): False leaves the event
+        to the reader task (not a direct event, a handler busy, or the socket closed)."""
+        name = self.DIRECT_EVENTS.get(event.get("type"))
+        if (
+            name is None
+            or self._one_at_a_time.locked()
+            or self.base_send is not self._send_when_lent
+        ):
+            return False
+        text = getattr(self, name)(event)
+        if text is not None:
+            self._direct_write(text)
+        return True
 
     async def _run_both(self, receive: Source) -> None:
         one_at_a_time = self._one_at_a_time = asyncio.Lock()

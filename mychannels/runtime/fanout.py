@@ -21,7 +21,6 @@ from daphne.server import Server
 from mychannels.runtime.wsprotocol import ChatWebSocketProtocol
 
 TextWriter = Callable[[str], None]
-DirectHandler = Callable[[dict], bool]
 
 
 def text_writer(send: Any) -> TextWriter | None:
@@ -33,18 +32,24 @@ def text_writer(send: Any) -> TextWriter | None:
         and len(send.args) == 1
     ):
         return None
-    connections = send.func.__self__.connections
-    protocol = send.args[0]
-    send_text = protocol.send_text if isinstance(protocol, ChatWebSocketProtocol) else None
+    return _DaphneTextWriter(send.func.__self__.connections, send.args[0])
 
-    def write(text: str) -> None:
+
+class _DaphneTextWriter:
+    """As Daphne's `handle_reply` of a text `websocket.send`. One per open socket: slots."""
+
+    __slots__ = ("connections", "protocol")
+
+    def __init__(self, connections: dict, protocol: Any) -> None:
+        self.connections = connections
+        self.protocol = protocol
+
+    def __call__(self, text: str) -> None:
         # As Daphne's handle_reply: nothing for a connection that is gone.
-        state = connections.get(protocol)
+        state = self.connections.get(self.protocol)
         if state is None or state.get("disconnected"):
             return
-        if send_text is not None:
-            send_text(text)
+        if isinstance(self.protocol, ChatWebSocketProtocol):
+            self.protocol.send_text(text)
         else:
-            protocol.handle_reply({"type": "websocket.send", "text": text})
-
-    return write
+            self.protocol.handle_reply({"type": "websocket.send", "text": text})

@@ -16,7 +16,7 @@ from typing import Any
 from daphne.server import Server
 
 from mychannels.runtime.inbox import Inbox
-from mychannels.runtime.wsprotocol import ChatWebSocketProtocol
+from mychannels.runtime.wsprotocol import protocol_with_options
 
 
 class ChatServer(Server):
@@ -25,7 +25,7 @@ class ChatServer(Server):
         super().__init__(*args, ready_callable=self._factories_ready, **kwargs)
 
     def _factories_ready(self) -> None:
-        self.ws_factory.protocol = ChatWebSocketProtocol
+        self.ws_factory.protocol = protocol_with_options(self.ws_factory)
         if self._then_ready is not None:
             self._then_ready()
 

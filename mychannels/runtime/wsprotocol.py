@@ -11,11 +11,13 @@ autobahn (compression, fragmenting, a socket not open) take autobahn's path.
 Measured in docs/performance.md.
 """
 
+import inspect
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 import autobahn.websocket.protocol as autobahn_protocol
 from daphne.ws_protocol import WebSocketProtocol
+from twisted.web.http import HTTPChannel
 
 from mychannels.runtime import sendbuffer
 from mychannels.runtime.identitycache import IdentityCache
@@ -74,7 +76,33 @@ def write_now(transport: Any, data: bytes) -> None:
     transport.write(data)
 
 
+class _RequestPath(NamedTuple):
+    """What Daphne reads of the handshake's request once the socket is open (its log lines)."""
+
+    path: str
+
+
 class ChatWebSocketProtocol(WebSocketProtocol):
+    def onOpen(self) -> None:
+        super().onOpen()
+        self._forget_handshake()
+
+    def _forget_handshake(self) -> None:
+        """Drop what the handshake left behind, which an open socket would otherwise hold for
+        its whole life (docs/performance.md, idle memory): autobahn's parsed request and its
+        header dict, Daphne's request object, and Twisted's HTTP channel with the upgraded
+        request and its headers, kept only as the transport's registered producer. That
+        producer does nothing once the request became a WebSocket (it pauses the network
+        only between requests), so unregistering it changes no flow control. The scope's
+        headers stay: the application has them."""
+        self.request = _RequestPath(self.request.path)
+        self.http_headers = {}
+        self.http_request_data = self.http_status_line = b""
+        self.http_request_params = {}
+        transport = self.transport
+        if isinstance(getattr(transport, "producer", None), HTTPChannel):
+            transport.unregisterProducer()
+
     def handle_reply(self, message: dict) -> None:
         if (
             message.get("type") == "websocket.send"
@@ -111,3 +139,17 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         if getattr(self.transport, "_tempDataLen", 1):
             sendbuffer.check(self)
         return True
+
+
+def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:
+    """ChatWebSocketProtocol with the factory's options as class attributes. autobahn copies
+    each of its 29 options from the factory onto every new connection, unless the protocol
+    has it already: as class attributes they are shared instead, which keeps an open
+    socket's attribute dict one size smaller (docs/performance.md, idle memory). They are
+    the same objects the copies would be; Daphne never changes them after it starts. A
+    function (the compression offer's accept callback) stays a plain function, not a method."""
+    options = {}
+    for name in ChatWebSocketProtocol.CONFIG_ATTRS:
+        value = getattr(factory, name)
+        options[name] = staticmethod(value) if inspect.isfunction(value) else value
+    return type("ChatWebSocketProtocol", (ChatWebSocketProtocol,), options)
