@@ -31,7 +31,7 @@ class SerialDispatchMixin:
     (mychannels/runtime/fanout.py)."""
 
     DIRECT_EVENTS: dict[str, str] = {}
-    _one_at_a_time: asyncio.Lock | None = None
+    _one_at_a_time: "TakeTurns | None" = None
 
     async def __call__(self, scope: dict, receive: Source, send: Callable) -> None:
         self.scope = scope
@@ -39,7 +39,7 @@ class SerialDispatchMixin:
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         if self.channel_layer is None:  # no layer: only the socket to read
             with contextlib.suppress(StopConsumer):
-                await self._pump(receive, asyncio.Lock())
+                await self._pump(receive, TakeTurns())
             return
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
@@ -73,7 +73,7 @@ class SerialDispatchMixin:
         return True
 
     async def _run_both(self, receive: Source) -> None:
-        one_at_a_time = self._one_at_a_time = asyncio.Lock()
+        one_at_a_time = self._one_at_a_time = TakeTurns()
         frames = asyncio.current_task()
         stop_frames = _OneCancel(frames)
         # A group event's handler that fails (or stops the consumer) must end the socket too,
@@ -103,7 +103,7 @@ class SerialDispatchMixin:
                 await events
 
     async def _pump(
-        self, source: Source, one_at_a_time: asyncio.Lock, on_error: Callable | None = None
+        self, source: Source, one_at_a_time: "TakeTurns", on_error: Callable | None = None
     ) -> Any:
         while True:
             message = await source()
@@ -114,6 +114,49 @@ class SerialDispatchMixin:
                     if on_error is not None:
                         on_error()
                     raise
+
+
+class TakeTurns:
+    """`asyncio.Lock` for the two readers of one socket, at most one waiting: fair (the one
+    waiting gets the lock on release, before the holder can take it again) and light. An
+    asyncio.Lock keeps a deque of waiters, about 500 bytes, from its first contention (any
+    socket that hears a broadcast while it opens) for as long as the socket is open."""
+
+    __slots__ = ("_held", "_waiter")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiter: asyncio.Future | None = None
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def __aenter__(self) -> None:
+        if not self._held:
+            self._held = True
+            return
+        if self._waiter is not None:
+            raise RuntimeError("TakeTurns has two readers; a second one is already waiting")
+        self._waiter = handed_over = asyncio.get_running_loop().create_future()
+        try:
+            await handed_over
+        except asyncio.CancelledError:
+            if handed_over.done() and not handed_over.cancelled():
+                self._release()  # handed over, then cancelled before it ran: pass it on
+            raise
+        finally:
+            if self._waiter is handed_over:  # cancelled while waiting
+                self._waiter = None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # still held: now by the waiter
+        else:
+            self._held = False
 
 
 class _OneCancel:

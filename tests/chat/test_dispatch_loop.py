@@ -21,7 +21,7 @@ from django.utils.functional import LazyObject
 
 from chat.groups import room_group
 from mychannels.runtime.auth import SessionAuthMiddlewareStack
-from mychannels.runtime.dispatchloop import SerialDispatchMixin
+from mychannels.runtime.dispatchloop import SerialDispatchMixin, TakeTurns
 from tests.conftest import Socket, communicator, make_room, make_user, session_cookie
 
 uses_db = pytest.mark.django_db(transaction=True)
@@ -275,3 +275,40 @@ async def test_socket_auth_hands_the_inner_app_the_servers_own_receive_and_send(
 async def test_socket_auth_makes_any_garbage_cookie_an_anonymous_user(value: str):
     user = (await through_socket_auth(f"{settings.SESSION_COOKIE_NAME}={value}"))["user"]
     assert type(user) is AnonymousUser
+
+
+# TakeTurns: the lock of the two readers ---------------------------------------------------
+
+
+async def test_take_turns_hands_the_lock_to_the_waiter_before_the_holder_retakes_it():
+    turns, order = TakeTurns(), []
+
+    async def reader(name: str, rounds: int) -> None:
+        for round_ in range(rounds):
+            async with turns:
+                order.append((name, round_))
+                await asyncio.sleep(0)
+
+    await asyncio.gather(reader("frames", 3), reader("events", 3))
+    assert order == [(name, r) for r in range(3) for name in ("frames", "events")]
+    assert not turns.locked()
+
+
+async def test_take_turns_survives_a_waiter_cancelled_before_or_after_the_hand_over():
+    turns = TakeTurns()
+    await turns.__aenter__()
+    waiting = asyncio.ensure_future(turns.__aenter__())
+    await asyncio.sleep(0)
+    waiting.cancel()  # before the hand-over
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert turns.locked()
+    handed = asyncio.ensure_future(turns.__aenter__())
+    await asyncio.sleep(0)
+    await turns.__aexit__(None, None, None)  # handed over...
+    handed.cancel()  # ...and cancelled before it ran: the lock is passed on, not kept
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+    assert not turns.locked()
+    async with turns:
+        assert turns.locked()
