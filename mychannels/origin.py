@@ -2,6 +2,7 @@
 (the scheme, host and port it was opened on, as Django's CSRF check judges a POST) or one of
 CSRF_TRUSTED_ORIGINS. Anything else, `null`, or no Origin at all is refused at the handshake."""
 
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.security.websocket import WebsocketDenier
@@ -36,10 +37,14 @@ def origin_allowed(scope: dict) -> bool:
 
 
 class SameOriginValidator:
+    _asgi_single_callable = True  # asgiref's hint: __call__ is plain but returns a coroutine
+
     def __init__(self, application: Any) -> None:
         self.application = application
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+    def __call__(self, scope: dict, receive: Any, send: Any) -> Awaitable[Any]:
+        # A plain function handing back the chosen application's coroutine: an `async def`
+        # here would keep a frame for as long as every socket is open (idle memory).
         if scope["type"] == "websocket" and not origin_allowed(scope):
-            return await WebsocketDenier()(scope, receive, send)
-        return await self.application(scope, receive, send)
+            return WebsocketDenier()(scope, receive, send)
+        return self.application(scope, receive, send)

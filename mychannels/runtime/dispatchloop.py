@@ -31,6 +31,21 @@ class SerialDispatchMixin:
     (mychannels/runtime/fanout.py)."""
 
     DIRECT_EVENTS: dict[str, str] = {}
+
+    @classmethod
+    def as_asgi(cls, **initkwargs: Any) -> Callable[..., Awaitable[None]]:
+        """channels' `as_asgi`, as a plain function handing back the consumer's coroutine:
+        channels' `async def` wrapper keeps a frame for as long as the socket is open."""
+
+        def app(scope: dict, receive: Source, send: Callable) -> Awaitable[None]:
+            return cls(**initkwargs)(scope, receive, send)
+
+        app._asgi_single_callable = True  # asgiref's hint: plain, but returns a coroutine
+        app.consumer_class = cls
+        app.consumer_initkwargs = initkwargs
+        functools.update_wrapper(app, cls, updated=())
+        return app
+
     _one_at_a_time: "TakeTurns | None" = None
 
     async def __call__(self, scope: dict, receive: Source, send: Callable) -> None:

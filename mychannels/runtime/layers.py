@@ -12,7 +12,7 @@ receive raises), which is why it needed none of this.
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels_redis.pubsub import (
@@ -259,8 +259,10 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
             _wrap_close(self, loop)
         return layer
 
-    async def receive(self, channel: str) -> dict:
-        return await self._get_layer().receive(channel)
+    def receive(self, channel: str) -> Awaitable[dict]:
+        # The loop layer's own coroutine, with no frame of this method's around it for as
+        # long as the socket waits (idle memory).
+        return self._get_layer().receive(channel)
 
     def deliver_directly(self, channel: str, handler: Callable[[dict], bool] | None) -> None:
         """Lend (or, with None, take back) the channel's synchronous handler of group events
