@@ -19,10 +19,17 @@ from django.conf import settings
 from twisted.internet import main, tcp
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
+from twisted.web.http import HTTPChannel
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from mychannels.runtime.wsprotocol import ChatWebSocketProtocol, FrameCache, text_frame, write_now
+from mychannels.runtime.wsprotocol import (
+    ChatWebSocketProtocol,
+    FrameCache,
+    protocol_with_options,
+    text_frame,
+    write_now,
+)
 
 
 def parse_frame(data: bytes) -> dict:
@@ -542,3 +549,45 @@ def test_a_connection_does_not_pretty_print_its_options(monkeypatch):
     monkeypatch.setattr(pprint.PrettyPrinter, "pformat", refuse)
     protocol, _ = open_protocol(ChatWebSocketProtocol)
     assert protocol.autoFragmentSize == 0  # the options were still copied from the factory
+
+
+# What an open socket keeps (idle memory) ---------------------------------------------------
+
+
+def test_the_servers_protocol_class_holds_the_factorys_options_so_connections_do_not():
+    factory = WebSocketServerFactory()
+    factory.setProtocolOptions(autoPingTimeout=7, maxMessagePayloadSize=1234)
+    factory.protocol = protocol_with_options(factory)
+    protocol = factory.buildProtocol(None)
+    protocol.makeConnection(TwistedLikeTransport())
+    copied = set(ChatWebSocketProtocol.CONFIG_ATTRS) & set(vars(protocol))
+    assert copied == set(), f"copied onto the connection: {sorted(copied)}"
+    assert (protocol.autoPingTimeout, protocol.maxMessagePayloadSize) == (7, 1234)
+    for name in ChatWebSocketProtocol.CONFIG_ATTRS:
+        assert getattr(protocol, name) == getattr(factory, name), name
+    # The compression offer's accept callback is still a plain function, not a method.
+    accept = factory.perMessageCompressionAccept
+    assert protocol.perMessageCompressionAccept is accept
+
+
+def test_an_open_socket_forgets_its_handshake_and_the_http_channel_that_carried_it():
+    protocol, transport = open_protocol(ChatWebSocketProtocol)
+    channel = HTTPChannel()
+    transport.registerProducer(channel, True)
+    protocol.request = type("Request", (), {"path": "/ws/chat/room/1/", "headers": {"a": "b"}})
+    protocol.http_headers = {"host": "example.org", "cookie": "sessionid=x"}
+    protocol.http_request_data = b"GET /ws/chat/room/1/ HTTP/1.1\r\n..."
+    protocol._forget_handshake()
+    assert transport.producer is None
+    assert protocol.request.path == "/ws/chat/room/1/"  # what Daphne logs later
+    assert protocol.http_headers == {} and protocol.http_request_data == b""
+
+
+def test_the_lazy_send_queue_keeps_autobahns_order_for_chopped_writes():
+    protocol, transport = open_protocol(ChatWebSocketProtocol)
+    assert len(protocol.send_queue) == 0 and protocol.send_queue._items is None
+    protocol.sendData(b"abcdefgh", chopsize=3)  # queued in three pieces, sent one a turn
+    while len(protocol.send_queue):
+        protocol._send()
+    assert transport.value().endswith(b"abcdefgh")
+    assert protocol.send_queue._items is None  # dropped once empty
