@@ -18,28 +18,54 @@ NOTIFY_READS = Reads("notify-reads")
 _MEMBERS = Room.users.through
 
 
-@functools.cache
-def _recipients_sql(mentioned: int, columns: str) -> str:
-    """Members to notify; params: room id, author id, is direct, then `mentioned` usernames."""
+def _recipients_where(*, room: str, author: str, direct: str, named: str | None) -> str:
+    """Which membership rows `m` (joined to their settings `s`) hear of a message: the rule of
+    the module's docstring. Each argument is an SQL expression: the room's id, the author's,
+    whether the room is direct, and a list of the usernames it mentions (or None)."""
     users = get_user_model()
     username = users._meta.get_field(users.USERNAME_FIELD).column
-    settings_table, mutes = NotificationSetting._meta.db_table, RoomMute._meta.db_table
-    named = ""
-    if mentioned:
-        placeholders = ", ".join(["%s"] * mentioned)
-        named = (
+    mutes = RoomMute._meta.db_table
+    mentioned = ""
+    if named is not None:
+        mentioned = (
             f" OR m.user_id IN (SELECT u.{users._meta.pk.column} FROM {users._meta.db_table} u"
-            f" WHERE u.{username} IN ({placeholders}))"
+            f" WHERE u.{username} IN {named})"
         )
     return (
-        f"SELECT {columns} FROM {_MEMBERS._meta.db_table} m"
-        f" LEFT JOIN {settings_table} s ON s.user_id = m.user_id"
-        f" WHERE m.room_id = %s AND m.user_id <> %s"
+        f"m.room_id = {room} AND m.user_id <> {author}"
         f" AND COALESCE(s.level, '{NotificationSetting.MENTIONS}') <> '{NotificationSetting.NONE}'"
         f" AND NOT EXISTS (SELECT 1 FROM {mutes} x"
         f" WHERE x.room_id = m.room_id AND x.user_id = m.user_id)"
-        f" AND (%s OR s.level = '{NotificationSetting.ALL}'{named})"
+        f" AND ({direct} OR s.level = '{NotificationSetting.ALL}'{mentioned})"
     )
+
+
+def _members_with_settings() -> str:
+    settings_table = NotificationSetting._meta.db_table
+    return f"{_MEMBERS._meta.db_table} m LEFT JOIN {settings_table} s ON s.user_id = m.user_id"
+
+
+@functools.cache
+def _recipients_sql(mentioned: int, columns: str) -> str:
+    """Members to notify; params: room id, author id, is direct, then `mentioned` usernames."""
+    named = f"({', '.join(['%s'] * mentioned)})" if mentioned else None
+    where = _recipients_where(room="%s", author="%s", direct="%s", named=named)
+    return f"SELECT {columns} FROM {_members_with_settings()} WHERE {where}"
+
+
+@functools.cache
+def recipients_of_inserted_sql(message_table: str) -> str:
+    """For the RETURNING of a message's INSERT: the ids of the users to notify of the row just
+    inserted (the same rule as `notify_recipients`), as an array, so that storing a message
+    and finding who hears of it are one round trip. `%(direct)s` is whether its room is
+    direct; the mentions are the row's own."""
+    where = _recipients_where(
+        room=f"{message_table}.room_id",
+        author=f"{message_table}.author_id",
+        direct="%(direct)s",
+        named=f"(SELECT jsonb_array_elements_text({message_table}.mentions))",
+    )
+    return f"ARRAY(SELECT m.user_id FROM {_members_with_settings()} WHERE {where})"
 
 
 async def notify_recipients(

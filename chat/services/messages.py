@@ -1,6 +1,7 @@
 """Messages: post, edit and delete. Each validates, stores (committed before anyone hears of
 it, with the room's next version taken in the same transaction), then broadcasts."""
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -20,6 +21,7 @@ from chat.groups import room_activity_group, room_group
 from chat.models import Message, MessageEdit, Room
 from chat.selectors.attachments import attachments_load
 from chat.selectors.members import member_usernames, moderates_room
+from chat.selectors.notifications import recipients_of_inserted_sql
 from chat.serializers import dumps, message_to_dict
 from chat.services.attachments import (
     attachments_claim,
@@ -28,7 +30,7 @@ from chat.services.attachments import (
 )
 from chat.services.broadcast import group_send
 from chat.services.errors import ConflictError, ServiceError
-from chat.services.notifications import notify_events
+from chat.services.notifications import is_direct, notify_events
 from chat.services.validation import clean_body, clean_client_id, clean_id, clean_version
 from chat.services.versions import room_next_version
 from mychannels.dashboard.counters import message_counted
@@ -40,6 +42,13 @@ logger = logging.getLogger(__name__)
 class MessageResult:
     message: Message
     created: bool
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A message just inserted, and who hears of it when the insert said (else None)."""
+
+    recipients: list[int] | None
 
 
 class NoChange(Exception):
@@ -92,10 +101,10 @@ async def _send_quietly(room_id: int, events: list[tuple[str, dict[str, Any]]]) 
             )
 
 
-async def broadcast_message(message: Message) -> None:
+async def broadcast_message(message: Message, recipients: list[int] | None = None) -> None:
     """To the room's sockets and room lists first; then, once per message, the `notify`
-    frame to those who should hear of it (a read of its own, which the room does not wait
-    for)."""
+    frame to those who should hear of it: `recipients`, when the insert returned them, else
+    a read of its own, which the room does not wait for."""
     message_counted(room_id=message.room_id)  # the operations dashboard (after commit)
     await _send_quietly(
         message.room_id,
@@ -104,7 +113,7 @@ async def broadcast_message(message: Message) -> None:
             (room_activity_group(message.room_id), message_activity_event(message)),
         ],
     )
-    await _send_quietly(message.room_id, await notify_events(message))
+    await _send_quietly(message.room_id, await notify_events(message, recipients))
 
 
 async def broadcast_change(room_id: int, frame: dict[str, Any]) -> None:
@@ -155,7 +164,8 @@ def _store_message(
 ) -> tuple[Message, bool, bool]:
     """Insert (or find the earlier copy by client_id) in one short transaction.
 
-    Returns (message, created, broadcast_deferred).
+    Returns (message, created, broadcast_deferred, recipients): `recipients`, who hears of
+    it, when the insert said (chat/selectors/notifications.py), else None.
     """
     recycle_connection()
     html, mentions = rendered(room.pk, body)
@@ -171,7 +181,7 @@ def _store_message(
         in_transaction = connection.in_atomic_block or attachment_ids
         with transaction.atomic() if in_transaction else nullcontext():
             stored = _insert_if_member(message)
-            if stored:
+            if stored is not None:
                 attachments_claim(message=message, ids=list(attachment_ids))
     except IntegrityError:
         # A resend: the unique (room, author, client_id) refused the copy, and nothing was
@@ -179,11 +189,11 @@ def _store_message(
         earlier = _message_by_client_id(room, author, client_id)
         if earlier is None:
             raise
-        return earlier, False, False
-    if not stored:
+        return earlier, False, False, None
+    if stored is None:
         raise ServiceError("forbidden", "the author is not a member of this room")
-    deferred = after_commit(broadcast_message, message)
-    return message, True, deferred
+    deferred = after_commit(broadcast_message, message, stored.recipients)
+    return message, True, deferred, stored.recipients
 
 
 def _quoted_message(room_id: int, message_id: int) -> Message:
@@ -201,7 +211,13 @@ def _quoted_message(room_id: int, message_id: int) -> Message:
 # ORM does the same in a few.
 _ROOMS, _MESSAGES = Room._meta.db_table, Message._meta.db_table
 _MEMBERS = Room.users.through._meta.db_table
-_INSERT_IF_MEMBER_SQL = f"""
+
+
+@functools.cache
+def _insert_if_member_sql() -> str:
+    """Bump, check and insert in one statement; it also returns who hears of the message
+    (chat/selectors/notifications.py), which the broadcast would otherwise read after it."""
+    return f"""
 WITH bumped AS (
     UPDATE {_ROOMS} r SET version = r.version + 1
     WHERE r.id = %(room_id)s
@@ -214,23 +230,23 @@ INSERT INTO {_MESSAGES}
 SELECT id, %(author_id)s, %(body)s, %(html)s, %(created)s, %(client_id)s, false, version,
        %(reply_to_id)s, '[]'::jsonb, %(mentions)s::jsonb
 FROM bumped
-RETURNING id, version
+RETURNING id, version, {recipients_of_inserted_sql(_MESSAGES)}
 """
 
 
-def _insert_if_member(message: Message) -> bool:
-    """Store `message` if its author is a member of its room; False (nothing stored) if not."""
+def _insert_if_member(message: Message) -> Stored | None:
+    """Store `message` if its author is a member of its room; None (nothing stored) if not."""
     if connection.vendor != "postgresql":
         with transaction.atomic():
             version = room_next_version(message.room_id, message.author_id)
             if version is None:
-                return False
+                return None
             message.version = version
             message.save(force_insert=True)
-        return True
+        return Stored(recipients=None)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_IF_MEMBER_SQL, _insert_params(message))
+            cursor.execute(_insert_if_member_sql(), _insert_params(message))
             row = cursor.fetchone()
     except IntegrityError:
         raise  # the connection is fine: a resend, handled by the caller
@@ -242,11 +258,11 @@ def _insert_if_member(message: Message) -> bool:
             connection.close_if_unusable_or_obsolete()
         raise
     if row is None:
-        return False
-    message.id, message.version = row
+        return None
+    message.id, message.version, recipients = row
     message._state.adding = False
     message._state.db = connection.alias
-    return True
+    return Stored(recipients=list(recipients))
 
 
 def _insert_params(message: Message) -> dict[str, Any]:
@@ -259,6 +275,7 @@ def _insert_params(message: Message) -> dict[str, Any]:
         "client_id": message.client_id,
         "reply_to_id": message.reply_to_id,
         "mentions": dumps(message.mentions),
+        "direct": is_direct(message.room),
     }
 
 
@@ -300,13 +317,13 @@ async def message_create(
     body = clean_body(body, allow_empty=bool(attachment_ids))
     client_id = clean_client_id(client_id)
     reply_to = clean_id(reply_to, "reply_to", required=False)
-    message, created, deferred = await run_write(
+    message, created, deferred, recipients = await run_write(
         _store_message, room, author, body, client_id, reply_to, attachment_ids
     )
     if not created:
         await attachments_load([message])  # the first send's files, as it was answered
     if created and not deferred:
-        await broadcast_message(message)
+        await broadcast_message(message, recipients)
     return MessageResult(message=message, created=created)
 
 

@@ -25,21 +25,28 @@ def is_direct(room: Room) -> bool:
     return getattr(room, "is_direct", False)
 
 
+async def _read_recipients(message: Message) -> list[int]:
+    return await notify_recipients(
+        room_id=message.room_id,
+        author_id=message.author_id,
+        mentions=list(message.mentions or []),
+        direct=is_direct(message.room),
+    )
+
+
 def notify_event(message: Message) -> dict[str, Any]:
     frame = {"type": "notify", "room_id": message.room_id, "message": message_to_dict(message)}
     return {"type": "rooms.notify", "text": dumps(frame)}
 
 
-async def notify_events(message: Message) -> list[tuple[str, dict[str, Any]]]:
-    """(group, event) for each user to notify of this new message; none if the read fails
-    (the message is stored and shown: only the notification is lost)."""
+async def notify_events(
+    message: Message, recipients: list[int] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """(group, event) for each user to notify of this new message: `recipients` when its
+    insert returned them, else read now; none if the read fails (the message is stored and
+    shown: only the notification is lost)."""
     try:
-        user_ids = await notify_recipients(
-            room_id=message.room_id,
-            author_id=message.author_id,
-            mentions=list(message.mentions or []),
-            direct=is_direct(message.room),
-        )
+        user_ids = recipients if recipients is not None else await _read_recipients(message)
     except (DatabaseError, OSError):
         logger.warning("notifications of message %s not sent", message.pk, exc_info=True)
         return []

@@ -116,17 +116,18 @@ def test_pooled_calls_hand_their_connections_back():
 
 
 def test_storing_a_message_is_one_statement_on_postgresql():
-    """Lock, membership check and insert in one round trip (docs/performance.md); a resend
-    and a stranger still get what they got before."""
+    """Lock, membership check, insert and who hears of it in one round trip
+    (docs/performance.md); a resend and a stranger still get what they got before."""
     User = get_user_model()
     alice, bob = User.objects.create(username="alice"), User.objects.create(username="bob")
     room = Room.objects.create(name="general")
     room.users.add(alice)
     with CaptureQueriesContext(connection) as queries:
-        message, created, deferred = _store_message(room, alice, "hello", "c-1")
+        message, created, deferred, recipients = _store_message(room, alice, "hello", "c-1")
     assert connection.vendor == "postgresql"
     assert len(queries) == 1 and "SET version = r.version + 1" in queries[0]["sql"]
     assert created and not deferred and message.pk
+    assert recipients == []  # nobody else here, nobody mentioned
     stored = Message.objects.get(pk=message.pk)
     assert (stored.room_id, stored.author_id, stored.body, stored.client_id) == (
         room.pk,
@@ -135,8 +136,8 @@ def test_storing_a_message_is_one_statement_on_postgresql():
         "c-1",
     )
     assert stored.created == message.created
-    again, created, _ = _store_message(room, alice, "hello", "c-1")
-    assert again.pk == message.pk and not created
+    again, created, _, unknown = _store_message(room, alice, "hello", "c-1")
+    assert again.pk == message.pk and not created and unknown is None
     with pytest.raises(ServiceError) as refused:
         _store_message(room, bob, "let me in", None)
     assert refused.value.code == "forbidden"

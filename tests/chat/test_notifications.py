@@ -7,14 +7,16 @@ import asyncio
 import contextlib
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from chat.models import Message, NotificationSetting, ReadMarker, RoomMute
 from chat.selectors.mentions import unread_mention_counts
 from chat.selectors.notifications import notify_recipients
+from chat.services.direct_rooms import direct_room_open
 from chat.services.errors import ServiceError
-from chat.services.messages import message_create, message_delete, message_edit
-from chat.services.notifications import notification_level_set, room_mute_set
+from chat.services.messages import _store_message, message_create, message_delete, message_edit
+from chat.services.notifications import is_direct, notification_level_set, room_mute_set
 from tests.conftest import Socket, communicator, make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,3 +219,24 @@ async def test_rooms_api_carries_mention_counts(people):
     await client.aforce_login(bob)
     (room,) = (await client.get("/api/rooms/")).json()["rooms"]
     assert (room["id"], room["unread"], room["mentions"]) == (general.pk, 2, 2)
+
+
+async def test_the_insert_returns_exactly_who_the_read_would_notify(people):
+    """Storing a message returns its recipients in the same statement (on PostgreSQL, as the
+    suite runs): the same people as notify_recipients, for every rule of the module."""
+    alice, bob, carol, _, general = people
+    await notification_level_set(user=carol, level="all")
+    await room_mute_set(user=bob, room=general, muted=True)
+    direct, _ = await direct_room_open(creator=alice, usernames=["dave"])
+    assert is_direct(direct)
+    bodies = [(general, "plain"), (general, "@bob and @carol"), (general, "@alice self")]
+    bodies += [(direct, "just us"), (general, "@dave is not here")]
+    for room, body in bodies:
+        message, created, _, returned = await sync_to_async(_store_message)(room, alice, body, None)
+        read = await notify_recipients(
+            room_id=room.pk,
+            author_id=alice.pk,
+            mentions=message.mentions,
+            direct=is_direct(room),
+        )
+        assert created and sorted(returned) == sorted(read), body
