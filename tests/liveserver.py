@@ -2,13 +2,16 @@
 and Daphne on a free port, exactly as `make run` starts it. Also a logged-in HTTP client that
 goes through the real allauth form, and the matching WebSocket headers."""
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +22,8 @@ import httpx
 import psycopg
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+POSTGRES_SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+POSTGRES_ADMIN_URL = f"{POSTGRES_SERVER_URL}/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DEMO_PASSWORD = "chat-demo-2026"
 
@@ -49,7 +53,7 @@ def fresh_postgres_database(prefix: str = "e2e") -> Iterator[str]:
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+        yield f"{POSTGRES_SERVER_URL}/{name}"
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -75,8 +79,8 @@ class ServiceConfig:
         return env
 
 
-def prepare_database(config: ServiceConfig) -> None:
-    """Migrate and load the demo users and rooms, as `make run` does."""
+def migrate_and_seed(config: ServiceConfig) -> None:
+    """Run `manage.py migrate` and `seed_demo` on the service's database, as `make run` does."""
     env = config.env()
     for command in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
         subprocess.run(
@@ -87,6 +91,67 @@ def prepare_database(config: ServiceConfig) -> None:
             capture_output=True,
             timeout=120,
         )
+
+
+# The migrated, seeded database of each engine, made once per test session and copied for
+# every fresh database: the schema and the demo data do not depend on the service's settings,
+# and two manage.py processes cost seconds where a copy costs milliseconds.
+_migrated: dict[str, str] = {}
+
+
+def _drop_migrated_copies() -> None:
+    for engine, template in _migrated.items():
+        if engine == "postgres":
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        else:
+            shutil.rmtree(Path(template).parent, ignore_errors=True)
+    _migrated.clear()
+
+
+def _migrated_template(engine: str) -> str:
+    """The name (PostgreSQL) or file (SQLite) of this session's migrated, seeded database."""
+    if engine not in _migrated:
+        if not _migrated:
+            atexit.register(_drop_migrated_copies)
+        if engine == "postgres":
+            name = f"e2e_template_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            _migrated[engine] = name  # dropped at exit even if migrating fails
+            migrate_and_seed(ServiceConfig(database_url=f"{POSTGRES_SERVER_URL}/{name}"))
+        else:
+            path = Path(tempfile.mkdtemp(prefix="e2e-template-")) / "migrated.sqlite3"
+            _migrated[engine] = str(path)
+            migrate_and_seed(ServiceConfig(database_url=f"sqlite:///{path}"))
+    return _migrated[engine]
+
+
+def prepare_database(config: ServiceConfig) -> None:
+    """Make the service's fresh, empty database migrated and seeded, as `make run` leaves it:
+    a copy of the session's migrated database (PostgreSQL: CREATE DATABASE ... TEMPLATE;
+    SQLite: the file), so every caller still gets a database of its own."""
+    url = config.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.exists() and path.stat().st_size:
+            raise RuntimeError(f"{path} is not a fresh database")
+        shutil.copyfile(_migrated_template("sqlite"), path)
+    elif url.startswith(f"{POSTGRES_SERVER_URL}/"):
+        name = url.removeprefix(f"{POSTGRES_SERVER_URL}/")
+        with psycopg.connect(url) as target:
+            tables = target.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()[0]
+        if tables:
+            raise RuntimeError(f"database {name} is not a fresh database")
+        template = _migrated_template("postgres")
+        # The empty database is replaced by a copy of the template under the same name.
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    else:
+        migrate_and_seed(config)
 
 
 @dataclass
