@@ -213,11 +213,11 @@ def server_command(kind: str, port: int) -> list[str]:
     raise ValueError(f"unknown server kind {kind!r}; one of {SERVER_KINDS}")
 
 
-def start_server(
+def launch_server(
     config: ServiceConfig, log_dir: Path, kind: str = "serve", port: int | None = None
 ) -> ServerProcess:
-    """One server process of the given kind (SERVER_KINDS) on the service's configuration,
-    returned once it listens."""
+    """One server process of the given kind (SERVER_KINDS), not yet listening: see
+    wait_until_listening."""
     port = port or free_port()
     log_path = log_dir / f"{kind}-{port}.log"
     with log_path.open("wb") as log_file:
@@ -228,13 +228,40 @@ def start_server(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = ServerProcess(port=port, process=process, log_path=log_path)
+    return ServerProcess(port=port, process=process, log_path=log_path)
+
+
+def wait_until_listening(server: ServerProcess) -> ServerProcess:
     try:
-        wait_for_port(port, process, timeout=60)
+        wait_for_port(server.port, server.process, timeout=60)
     except RuntimeError as error:
         server.stop()
         raise RuntimeError(f"{error}\n{server.log()}") from None
     return server
+
+
+def start_server(
+    config: ServiceConfig, log_dir: Path, kind: str = "serve", port: int | None = None
+) -> ServerProcess:
+    """One server process of the given kind (SERVER_KINDS) on the service's configuration,
+    returned once it listens."""
+    return wait_until_listening(launch_server(config, log_dir, kind, port))
+
+
+def start_servers(
+    config: ServiceConfig, log_dir: Path, count: int, kind: str = "serve"
+) -> list[ServerProcess]:
+    """`count` server processes on one configuration, launched together so that their start
+    ups overlap; returned once every one listens."""
+    servers = [launch_server(config, log_dir, kind) for _ in range(count)]
+    try:
+        for server in servers:
+            wait_until_listening(server)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
 
 
 def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) -> ServerProcess:

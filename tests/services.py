@@ -1,16 +1,29 @@
 """Find the real Redis and PostgreSQL servers, or start them; fail loudly when neither works.
-Tests that are about these servers never skip silently."""
+Tests that are about these servers never skip silently. Also the scaled service on them: a
+fresh PostgreSQL database, one Redis layer prefix and as many server processes as asked."""
 
+import contextlib
 import glob
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
-from tests.liveserver import POSTGRES_ADMIN_URL, REDIS_URL
+from tests.liveserver import (
+    POSTGRES_ADMIN_URL,
+    REDIS_URL,
+    ServerProcess,
+    ServiceConfig,
+    fresh_postgres_database,
+    prepare_database,
+    start_servers,
+)
 
 
 def _redis_up() -> bool:
@@ -77,3 +90,32 @@ def ensure_postgres() -> str:
         if not _wait(_postgres_up):
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and could not be started")
     return POSTGRES_ADMIN_URL
+
+
+@dataclass
+class ScaledService:
+    config: ServiceConfig
+    servers: list[ServerProcess]
+
+
+@contextlib.contextmanager
+def scaled_service(
+    log_dir: Path, processes: int = 2, extra_env: dict[str, str] | None = None
+) -> Iterator[ScaledService]:
+    """PostgreSQL (a fresh database, migrated and seeded) and the Redis channel layer, as
+    docs/deploy.md runs them, with `processes` servers (`python -m mychannels.serve`) started
+    on them together; stopped and dropped afterwards. More processes can be started on
+    `config` with start_daphne(config, log_dir)."""
+    ensure_postgres()
+    redis_url = ensure_redis()
+    with fresh_postgres_database() as database_url:
+        config = ServiceConfig(database_url, redis_url, extra_env=dict(extra_env or {}))
+        # One layer prefix for every process, or they would not hear each other.
+        config.extra_env.setdefault("CHANNEL_LAYER_PREFIX", config.env()["CHANNEL_LAYER_PREFIX"])
+        prepare_database(config)
+        servers = start_servers(config, log_dir, processes)
+        try:
+            yield ScaledService(config, servers)
+        finally:
+            for server in servers:
+                server.stop()

@@ -4,14 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.liveserver import (
-    ServerProcess,
-    ServiceConfig,
-    fresh_postgres_database,
-    prepare_database,
-    start_daphne,
-)
-from tests.services import ensure_postgres, ensure_redis
+from tests.liveserver import ServerProcess, ServiceConfig, prepare_database, start_daphne
+from tests.services import scaled_service
 
 
 @pytest.fixture
@@ -28,10 +22,5 @@ def sqlite_service(tmp_path) -> Iterator[ServerProcess]:
 def scaled_config(tmp_path) -> Iterator[ServiceConfig]:
     """PostgreSQL and the Redis channel layer, migrated and seeded; start as many
     processes on it as a test needs with start_daphne(config, tmp_path)."""
-    ensure_postgres()
-    redis_url = ensure_redis()
-    with fresh_postgres_database() as database_url:
-        config = ServiceConfig(database_url=database_url, redis_url=redis_url)
-        config.extra_env["CHANNEL_LAYER_PREFIX"] = config.env()["CHANNEL_LAYER_PREFIX"]
-        prepare_database(config)
-        yield config
+    with scaled_service(tmp_path, processes=0) as service:
+        yield service.config

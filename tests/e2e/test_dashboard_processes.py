@@ -21,14 +21,11 @@ from tests.liveserver import (
     BASE_DIR,
     ServerProcess,
     ServiceConfig,
-    fresh_postgres_database,
     login,
-    prepare_database,
     room_id,
     socket_headers,
-    start_daphne,
 )
-from tests.services import ensure_postgres, ensure_redis
+from tests.services import scaled_service
 
 pytestmark = pytest.mark.e2e
 
@@ -46,24 +43,11 @@ class TwoProcesses:
 def service(tmp_path_factory) -> Iterator[TwoProcesses]:
     """Started once for the module: two processes, one database, one Redis prefix. Flood
     limits are raised so that the burst below is stored whole, not rate limited."""
-    ensure_postgres()
-    redis_url = ensure_redis()
-    log_dir = tmp_path_factory.mktemp("dashboard")
-    with fresh_postgres_database() as database_url:
-        config = ServiceConfig(database_url=database_url, redis_url=redis_url)
-        config.extra_env["CHANNEL_LAYER_PREFIX"] = config.env()["CHANNEL_LAYER_PREFIX"]
-        for name in ("CHAT_RATE_PER_SECOND", "CHAT_REQUEST_RATE_PER_SECOND"):
-            config.extra_env[name] = "100000"
-        for name in ("CHAT_RATE_BURST", "CHAT_REQUEST_BURST"):
-            config.extra_env[name] = "100000"
-        prepare_database(config)
-        a = start_daphne(config, log_dir)
-        b = start_daphne(config, log_dir)
-        try:
-            yield TwoProcesses(config, a, b)
-        finally:
-            a.stop()
-            b.stop()
+    limits = ["CHAT_RATE_PER_SECOND", "CHAT_REQUEST_RATE_PER_SECOND"]
+    limits += ["CHAT_RATE_BURST", "CHAT_REQUEST_BURST"]
+    unlimited = dict.fromkeys(limits, "100000")
+    with scaled_service(tmp_path_factory.mktemp("dashboard"), extra_env=unlimited) as service:
+        yield TwoProcesses(service.config, *service.servers)
 
 
 def manage(config: ServiceConfig, *args: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.liveserver import DEMO_PASSWORD, attempt_login, start_daphne
+from tests.liveserver import DEMO_PASSWORD, attempt_login, start_daphne, start_servers
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def test_failed_logins_spread_over_two_processes_are_refused_after_the_limit(
     scaled_config, tmp_path
 ):
     limit = failures_allowed_per_username()
-    servers = [start_daphne(scaled_config, tmp_path), start_daphne(scaled_config, tmp_path)]
+    servers = start_servers(scaled_config, tmp_path, 2)
     try:
         with httpx.Client(timeout=10, follow_redirects=False) as client:
             for attempt in range(limit):  # alternately: neither process sees them all

@@ -14,14 +14,10 @@ import pytest
 from tests.e2e.livechat import next_of, open_room_socket, post_message
 from tests.liveserver import (
     ServerProcess,
-    ServiceConfig,
-    fresh_postgres_database,
     login,
-    prepare_database,
     room_id,
-    start_daphne,
 )
-from tests.services import ensure_postgres, ensure_redis
+from tests.services import scaled_service
 
 pytestmark = pytest.mark.e2e
 
@@ -31,18 +27,8 @@ FAST = {"CHAT_RATE_PER_SECOND": "1000", "CHAT_RATE_BURST": "1000"}
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two processes on one fresh PostgreSQL database and one Redis, for the whole module."""
-    ensure_postgres()
-    redis_url = ensure_redis()
-    folder = tmp_path_factory.mktemp("message-changes")
-    with fresh_postgres_database() as database_url:
-        config = ServiceConfig(database_url=database_url, redis_url=redis_url, extra_env=FAST)
-        # One layer prefix for both processes, or they would not hear each other.
-        config.extra_env["CHANNEL_LAYER_PREFIX"] = config.env()["CHANNEL_LAYER_PREFIX"]
-        prepare_database(config)
-        servers = start_daphne(config, folder), start_daphne(config, folder)
-        yield servers
-        for server in servers:
-            server.stop()
+    with scaled_service(tmp_path_factory.mktemp("message-changes"), extra_env=FAST) as service:
+        yield tuple(service.servers)
 
 
 async def frame_of(socket, frame_type: str, message_id: int) -> dict:

@@ -32,10 +32,9 @@ from tests.liveserver import (
     login,
     prepare_database,
     room_id,
-    start_daphne,
-    start_server,
+    start_servers,
 )
-from tests.services import ensure_postgres
+from tests.services import ensure_postgres, scaled_service
 
 pytestmark = pytest.mark.e2e
 
@@ -45,13 +44,10 @@ FAST_POSTING = {"CHAT_RATE_PER_SECOND": "1000", "CHAT_RATE_BURST": "1000"}
 
 
 @pytest.fixture
-def two_processes(scaled_config, tmp_path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    scaled_config.extra_env.update(FAST_POSTING)
-    first = start_daphne(scaled_config, tmp_path)
-    second = start_daphne(scaled_config, tmp_path)
-    yield first, second
-    for server in (first, second):
-        server.stop()
+def two_processes(tmp_path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Per test: one kills a process, and the catch-up tests count every message of the room."""
+    with scaled_service(tmp_path, extra_env=FAST_POSTING) as service:
+        yield tuple(service.servers)
 
 
 async def presence_until(socket, users: list[str], timeout: float) -> dict:
@@ -289,7 +285,7 @@ async def test_redis_restart_mid_chat_loses_no_stored_message_from_any_view(
     redis_restart_service, tmp_path, kind
 ):
     config, own_redis = redis_restart_service
-    first, second = start_server(config, tmp_path, kind), start_server(config, tmp_path, kind)
+    first, second = start_servers(config, tmp_path, 2, kind)
     clients: list[RoomClient] = []
     try:
         https = {

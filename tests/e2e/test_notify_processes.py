@@ -14,34 +14,19 @@ import websockets
 from tests.e2e.livechat import next_of, post_message
 from tests.liveserver import (
     ServerProcess,
-    ServiceConfig,
-    fresh_postgres_database,
     login,
-    prepare_database,
     room_id,
     socket_headers,
-    start_daphne,
 )
-from tests.services import ensure_postgres, ensure_redis
+from tests.services import scaled_service
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def processes(tmp_path_factory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    ensure_postgres()
-    redis_url = ensure_redis()
-    with fresh_postgres_database() as database_url:
-        config = ServiceConfig(database_url=database_url, redis_url=redis_url)
-        config.extra_env["CHANNEL_LAYER_PREFIX"] = config.env()["CHANNEL_LAYER_PREFIX"]
-        prepare_database(config)
-        logs = tmp_path_factory.mktemp("notify")
-        first, second = start_daphne(config, logs), start_daphne(config, logs)
-        try:
-            yield first, second
-        finally:
-            first.stop()
-            second.stop()
+    with scaled_service(tmp_path_factory.mktemp("notify")) as service:
+        yield tuple(service.servers)
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,7 @@ from tests.liveserver import (
     fresh_postgres_database,
     login,
     prepare_database,
-    start_daphne,
+    start_servers,
 )
 from tests.services import ensure_postgres
 
@@ -111,7 +111,7 @@ async def test_two_redis_servers_share_the_load_and_one_going_away_degrades_only
         prefix, pair, kept_room, stopped_room = layout(users, rooms)
         config.extra_env["CHANNEL_LAYER_PREFIX"] = prefix
         others = [name for name in DEMO_USERS if name not in pair]
-        first, second = start_daphne(config, tmp_path), start_daphne(config, tmp_path)
+        first, second = start_servers(config, tmp_path, 2)
         try:
             await _scenario(
                 first, second, pair, others, rooms[kept_room], rooms[stopped_room], kept, stopped

@@ -15,14 +15,10 @@ import websockets
 from tests.e2e.livechat import next_of, open_room_socket
 from tests.liveserver import (
     ServerProcess,
-    ServiceConfig,
-    fresh_postgres_database,
     login,
-    prepare_database,
     socket_headers,
-    start_daphne,
 )
-from tests.services import ensure_postgres, ensure_redis
+from tests.services import scaled_service
 
 pytestmark = pytest.mark.e2e
 
@@ -30,17 +26,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two processes, started once for the module."""
-    ensure_postgres()
-    redis_url = ensure_redis()
-    log_dir = tmp_path_factory.mktemp("rooms-processes")
-    with fresh_postgres_database() as database_url:
-        config = ServiceConfig(database_url=database_url, redis_url=redis_url)
-        config.extra_env["CHANNEL_LAYER_PREFIX"] = config.env()["CHANNEL_LAYER_PREFIX"]
-        prepare_database(config)
-        first, second = start_daphne(config, log_dir), start_daphne(config, log_dir)
-        yield first, second
-        for server in (first, second):
-            server.stop()
+    with scaled_service(tmp_path_factory.mktemp("rooms-processes")) as service:
+        yield tuple(service.servers)
 
 
 def call(server: ServerProcess, client: httpx.Client, method: str, path: str, data=None):
