@@ -10,7 +10,6 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import (
-    chromium,
     expect_connected,
     log_in,
     message_bodies,
@@ -22,12 +21,6 @@ from tests.liveserver import BASE_DIR, ServiceConfig, login
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def confirmed(page):

@@ -18,7 +18,6 @@ from playwright.sync_api import expect
 
 from tests.e2e.a11y import assert_accessible, ensure_axe
 from tests.e2e.browser import (
-    chromium,
     expect_connected,
     log_in,
     new_visitor,
@@ -36,13 +35,6 @@ TOUCH_PX = 44
 SCREENSHOTS = os.environ.get("SCREENSHOTS")
 
 
-@pytest.fixture(autouse=True)
-def close_worker_db_connections():
-    """tests/conftest.py's is async, and cannot run while this module's browser holds
-    Playwright's event loop; these tests use no database connection of their own."""
-    yield
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("i18n-a11y")
@@ -53,11 +45,9 @@ def server(tmp_path_factory):
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture(scope="module", autouse=True)
+def axe() -> None:
     ensure_axe()
-    with chromium() as browser:
-        yield browser
 
 
 def room_path(user, name: str) -> str:

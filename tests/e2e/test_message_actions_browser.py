@@ -10,7 +10,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser import chromium, expect_connected, log_in, open_room, send_message
+from tests.e2e.browser import expect_connected, log_in, open_room, send_message
 from tests.liveserver import ServiceConfig, login, prepare_database, room_id, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -27,12 +27,6 @@ def server(tmp_path_factory):
     process = start_daphne(config, folder)
     yield process
     process.stop()
-
-
-@pytest.fixture  # per test: sync Playwright's loop must not outlive one (pytest-asyncio)
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser import BrowserUser, chromium, log_in, open_room
+from tests.e2e.browser import BrowserUser, log_in, open_room
 from tests.e2e.livechat import post_message
 from tests.liveserver import login, room_id
 
@@ -37,12 +37,6 @@ Object.defineProperty(document, "visibilityState", { configurable: true, get: ()
 Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
 document.dispatchEvent(new Event("visibilitychange"));
 """
-
-
-@pytest.fixture
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def notifications(page: Page) -> list[dict]:

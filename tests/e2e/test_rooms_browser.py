@@ -7,17 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import chromium, expect_connected, log_in, open_room
+from tests.e2e.browser import expect_connected, log_in, open_room
 from tests.e2e.livechat import post_message
 from tests.liveserver import login, room_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-
-
-@pytest.fixture
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 def sidebar_row(page, room: int):
