@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
+from django.test import override_settings
 
 from chat.models import Room
 from mychannels.asgi import application
@@ -110,6 +111,16 @@ async def closed_with(path: str, cookie: str | None) -> int:
     output = await comm.receive_output(timeout=3)
     assert output["type"] == "websocket.close", output
     return output["code"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    """A cheap password hasher in this process, as Django advises for tests: at PBKDF2's
+    production cost every user a test makes took ~0.4 s of hashing here, and hundreds of
+    tests make users. What is tested is unchanged (the same checks, against real hashes); the
+    server processes the end-to-end tests start keep the production hashers."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
