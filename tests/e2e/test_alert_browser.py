@@ -7,20 +7,32 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.liveserver import DEMO_PASSWORD, ServerProcess
 
-pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+# One event loop for the module, so that one Chromium (driven through it) serves every test.
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(module_chromium: Browser) -> AsyncIterator[Browser]:
+    """The module's Chromium; the contexts a test opens are closed after it, so that no page
+    keeps running (and reconnecting) into the next test."""
+    assert module_chromium.contexts == [], "a previous test left a browser context open"
+    yield module_chromium
+    for context in module_chromium.contexts:
+        await context.close()
 
 
 async def logged_in_page(browser: Browser, server: ServerProcess, username: str) -> Page:
