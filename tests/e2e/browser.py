@@ -83,14 +83,35 @@ def log_in(
     return user
 
 
+class SignedIn:
+    """Each user's session from their first log_in through the form, for tests that share a
+    server: later tests open a fresh context already logged in, without the form (and the
+    server's password hashing) again."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.cookies: dict[str, list[dict]] = {}
+
+    def user(self, browser: Browser, username: str) -> BrowserUser:
+        if username not in self.cookies:
+            user = log_in(browser, self.server, username)
+            self.cookies[username] = user.context.cookies()
+            return user
+        user = new_visitor(browser, self.server, cookies=self.cookies[username])
+        user.username = username
+        return user
+
+
 def new_visitor(
     browser: Browser,
     server: ServerProcess,
     viewport: tuple[int, int] = (1100, 760),
     locale: str = "en-US",
     color_scheme: str = "light",
+    cookies: list[dict] | None = None,
 ) -> BrowserUser:
-    """A fresh browser context, not logged in, with what goes wrong on its page recorded."""
+    """A fresh browser context, not logged in (unless given a session's `cookies`), with what
+    goes wrong on its page recorded."""
     width, height = viewport
     context = browser.new_context(
         base_url=server.url,
@@ -99,6 +120,8 @@ def new_visitor(
         color_scheme=color_scheme,
     )
     context.set_default_timeout(TIMEOUT_MS)
+    if cookies:
+        context.add_cookies(cookies)
     page = context.new_page()
     user = BrowserUser(username="", context=context, page=page)
 

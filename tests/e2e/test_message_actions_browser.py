@@ -10,7 +10,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser import expect_connected, log_in, open_room, send_message
+from tests.e2e.browser import SignedIn, expect_connected, open_room, send_message
 from tests.liveserver import ServiceConfig, login, prepare_database, room_id, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -29,10 +29,16 @@ def server(tmp_path_factory):
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def signed_in(server) -> SignedIn:
+    return SignedIn(server)
+
+
 @pytest.fixture
-def pair(server, browser):
-    """Alice and Bob, each with the general room open."""
-    alice, bob = log_in(browser, server, "alice"), log_in(browser, server, "bob")
+def pair(signed_in, browser):
+    """Alice and Bob, each with the general room open (logged in through the form once for
+    the module)."""
+    alice, bob = signed_in.user(browser, "alice"), signed_in.user(browser, "bob")
     open_room(alice, "general")
     open_room(bob, "general")
     yield alice, bob
