@@ -79,18 +79,24 @@ class ServiceConfig:
         return env
 
 
+def manage(config: ServiceConfig, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`python manage.py <args>` on the service's configuration, its output captured as text
+    (`check`: raise when it fails)."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=config.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
+
+
 def migrate_and_seed(config: ServiceConfig) -> None:
     """Run `manage.py migrate` and `seed_demo` on the service's database, as `make run` does."""
-    env = config.env()
-    for command in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=BASE_DIR,
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    manage(config, "migrate", "--noinput", "-v0", check=True)
+    manage(config, "seed_demo", check=True)
 
 
 # The migrated, seeded database of each engine, made once per test session and copied for

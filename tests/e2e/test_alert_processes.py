@@ -3,28 +3,15 @@ against PostgreSQL, and reach sockets held by a Daphne process through the Redis
 
 import asyncio
 import json
-import subprocess
-import sys
 
 import httpx
 import pytest
 import websockets
 
 from tests.e2e.livechat import next_of
-from tests.liveserver import BASE_DIR, login, room_id, socket_headers, start_daphne
+from tests.liveserver import login, manage, room_id, socket_headers, start_daphne
 
 pytestmark = pytest.mark.e2e
-
-
-def manage(config, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=config.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_cron_and_bot_alerts_reach_a_browser_socket_on_another_process(

@@ -2,8 +2,6 @@
 Daphne process, users logged in through the real allauth login page."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from tests.e2e.browser import (
     open_room,
     send_message,
 )
-from tests.liveserver import BASE_DIR, ServiceConfig, login
+from tests.liveserver import ServiceConfig, login, manage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -158,14 +156,7 @@ def seed_messages(database: Path, room: str, count: int) -> None:
         ")\n"
     )
     config = ServiceConfig(database_url=f"sqlite:///{database}")
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=BASE_DIR,
-        env=config.env(),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    manage(config, "shell", "-c", code, check=True)
 
 
 def test_older_history_loads_on_scroll(sqlite_service, browser, tmp_path):

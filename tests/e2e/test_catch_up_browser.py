@@ -3,8 +3,6 @@ socket) reconnects at once, without the backoff wait of other losses, and shows 
 whose live frame it never got. Debian's Chromium, a real server on a real Redis."""
 
 import asyncio
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,7 +11,7 @@ from playwright.sync_api import expect
 
 from chat.groups import room_group
 from tests.e2e.browser import chromium, expect_connected, log_in, message_bodies, open_room
-from tests.liveserver import BASE_DIR, ServiceConfig, prepare_database, start_server
+from tests.liveserver import ServiceConfig, manage, prepare_database, start_server
 from tests.services import ensure_redis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -64,14 +62,7 @@ def store_without_broadcast(config: ServiceConfig, room: int, body: str) -> None
         f"version=room_next_version({room}), "
         "author=get_user_model().objects.get(username='bob'))"
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=BASE_DIR,
-        env=config.env(),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    manage(config, "shell", "-c", code, check=True)
 
 
 async def announce_gap(config: ServiceConfig, room: int) -> None:

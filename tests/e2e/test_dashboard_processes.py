@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +16,10 @@ import websockets
 
 from tests.e2e.livechat import open_room_socket, post_message
 from tests.liveserver import (
-    BASE_DIR,
     ServerProcess,
     ServiceConfig,
     login,
+    manage,
     room_id,
     socket_headers,
 )
@@ -48,17 +46,6 @@ def service(tmp_path_factory) -> Iterator[TwoProcesses]:
     unlimited = dict.fromkeys(limits, "100000")
     with scaled_service(tmp_path_factory.mktemp("dashboard"), extra_env=unlimited) as service:
         yield TwoProcesses(service.config, *service.servers)
-
-
-def manage(config: ServiceConfig, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=config.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def open_dashboard(server: ServerProcess, client: httpx.Client):

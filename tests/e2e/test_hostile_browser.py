@@ -6,8 +6,6 @@ Chromium, a real Daphne, a hostile user on a real socket and the API."""
 import asyncio
 import json
 import re
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -15,7 +13,7 @@ import websockets
 from playwright.async_api import async_playwright
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.liveserver import BASE_DIR, ServiceConfig, login, prepare_database, start_daphne
+from tests.liveserver import ServiceConfig, login, manage, prepare_database, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -58,15 +56,7 @@ print(json.dumps({{"room": room.pk, "session": session.session_key, "token": tok
 def hostile_service(tmp_path):
     config = ServiceConfig(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     prepare_database(config)
-    setup = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SETUP],
-        cwd=BASE_DIR,
-        env=config.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    setup = manage(config, "shell", "-c", SETUP, check=True)
     facts = json.loads(setup.stdout.strip().splitlines()[-1])
     server = start_daphne(config, tmp_path)
     yield server, facts

@@ -7,8 +7,6 @@ server degrades only its share: a room whose group lives on the other server kee
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -21,11 +19,11 @@ from mychannels.runtime.redisshards import group_channel_name, shard_index
 from tests.e2e.livechat import next_of, open_socket, post_message
 from tests.e2e.test_multiprocess import DEMO_USERS, FAST_POSTING, RedisServer
 from tests.liveserver import (
-    BASE_DIR,
     ServiceConfig,
     free_port,
     fresh_postgres_database,
     login,
+    manage,
     prepare_database,
     start_servers,
 )
@@ -52,14 +50,7 @@ def make_rooms(config: ServiceConfig, count: int) -> None:
         f"users=list(get_user_model().objects.filter(username__in={DEMO_USERS!r}));"
         f"[Room.objects.create(name=f'shard-{{n}}').users.add(*users) for n in range({count})]"
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=BASE_DIR,
-        env=config.env(),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    manage(config, "shell", "-c", code, check=True)
 
 
 def layout(users: dict[str, int], rooms: dict[str, int]) -> tuple[str, list[str], str, str]:
