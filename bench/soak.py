@@ -31,32 +31,79 @@ EMOJI = ["👍", "🎉", "❤️", "😂"]
 
 @dataclass
 class Member:
+    """One member's socket, resuming as static/chat/room/versions.js does: `?since=` the
+    contiguous version mark (the highest version up to which every version was seen:
+    broadcasts from different senders do not arrive in version order), and a catch-up
+    page that says `has_more` is followed by another from its last version."""
+
     index: int
     spec: object
     socket: object = None
     seen: set[int] = field(default_factory=set)
-    version: int = 0
+    mark: int = 0  # every version up to this one seen
+    versions: set[int] = field(default_factory=set)  # seen above the mark
     acked: set[str] = field(default_factory=set)  # client ids whose echo came back
     errors: int = 0
     unasked_closes: dict[int, int] = field(default_factory=dict)
     reconnects: int = 0
     reader: asyncio.Task | None = None
+    since: int | None = None  # what the current socket asked for
+    page_done: asyncio.Event = field(default_factory=asyncio.Event)
+    more: bool = False  # the catch-up page said has_more
 
     def url(self, since: bool) -> str:
-        return self.spec.url + (f"?since={self.version}" if since and self.version else "")
+        self.since = self.mark if since and self.mark else None
+        return self.spec.url + (f"?since={self.since}" if self.since is not None else "")
 
     async def open(self, since: bool) -> None:
-        self.socket = await websockets.connect(
-            self.url(since), additional_headers=self.spec.headers, ping_interval=None,
-            open_timeout=30, max_size=None,
-        )  # fmt: skip
-        self.reader = asyncio.ensure_future(self._read(self.socket))
+        """Open, and with `since`, page on until the catch-up has no more."""
+        while True:
+            self.page_done.clear()
+            self.socket = await websockets.connect(
+                self.url(since), additional_headers=self.spec.headers, ping_interval=None,
+                open_timeout=30, max_size=None,
+            )  # fmt: skip
+            self.reader = asyncio.ensure_future(self._read(self.socket))
+            await asyncio.wait_for(self.page_done.wait(), 30)
+            if not (since and self.more):
+                return
+            old, self.socket = self.socket, None
+            with contextlib.suppress(Exception):
+                await old.close()
+
+    def _see_version(self, version: int | None) -> None:
+        if not version or version <= self.mark:
+            return
+        self.versions.add(version)
+        while self.mark + 1 in self.versions:
+            self.mark += 1
+            self.versions.discard(self.mark)
+
+    def _raise_mark(self, version: int) -> None:
+        """Every version up to `version` is accounted for (a page that covers them)."""
+        self.mark = max(self.mark, version)
+        self.versions = {v for v in self.versions if v > self.mark}
+        while self.mark + 1 in self.versions:
+            self.mark += 1
+            self.versions.discard(self.mark)
 
     def _note(self, message: dict) -> None:
         self.seen.add(message["id"])
-        self.version = max(self.version, message.get("version") or 0)
+        self._see_version(message.get("version"))
+
+    def _opening_page(self, frame: dict) -> None:
+        """The opening history: the latest page, or with `since` every change after it up
+        to the page's last version (the room's version when nothing more is left)."""
+        versions = [m.get("version") or 0 for m in frame.get("messages", [])]
+        self.more = bool(frame.get("has_more"))
+        if self.since is None or not self.more:
+            self._raise_mark(frame.get("version") or 0)
+        else:
+            self._raise_mark(max(versions, default=self.since))
+        self.page_done.set()
 
     async def _read(self, socket) -> None:
+        opening = True
         try:
             async for text in socket:
                 frame = json.loads(text)
@@ -68,11 +115,13 @@ class Member:
                 elif kind == "history":
                     for message in frame.get("messages", []):
                         self._note(message)
-                    self.version = max(self.version, frame.get("version") or 0)
+                    if opening:
+                        self._opening_page(frame)
+                        opening = False
                 elif kind in ("message_updated", "message_deleted"):
                     self._note(frame["message"])
                 elif kind == "reactions":
-                    self.version = max(self.version, frame.get("version") or 0)
+                    self._see_version(frame.get("version"))
                 elif kind == "error":
                     self.errors += 1
         except websockets.ConnectionClosed:
