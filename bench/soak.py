@@ -129,6 +129,11 @@ class Member:
         code = socket.close_code
         if socket is self.socket and code is not None:  # not a close we asked for
             self.unasked_closes[code] = self.unasked_closes.get(code, 0) + 1
+            # As the browser does (a 1012, or a socket the server dropped because it fell
+            # too far behind): open again and catch up from the mark.
+            self.socket = None
+            with contextlib.suppress(Exception):
+                await self.open(since=True)
 
     async def reconnect(self) -> None:
         old, self.socket = self.socket, None
