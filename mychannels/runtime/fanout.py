@@ -36,20 +36,25 @@ def text_writer(send: Any) -> TextWriter | None:
 
 
 class _DaphneTextWriter:
-    """As Daphne's `handle_reply` of a text `websocket.send`. One per open socket: slots."""
+    """As Daphne's `handle_reply` of a text `websocket.send`. One per open socket: slots. How
+    the protocol takes a text is decided once here, not on every delivery."""
 
-    __slots__ = ("connections", "protocol")
+    __slots__ = ("connections", "protocol", "send_text")
 
     def __init__(self, connections: dict, protocol: Any) -> None:
         self.connections = connections
         self.protocol = protocol
+        if isinstance(protocol, ChatWebSocketProtocol):
+            self.send_text = protocol.send_text
+        else:
+            self.send_text = self._reply
+
+    def _reply(self, text: str) -> None:
+        self.protocol.handle_reply({"type": "websocket.send", "text": text})
 
     def __call__(self, text: str) -> None:
         # As Daphne's handle_reply: nothing for a connection that is gone.
         state = self.connections.get(self.protocol)
         if state is None or state.get("disconnected"):
             return
-        if isinstance(self.protocol, ChatWebSocketProtocol):
-            self.protocol.send_text(text)
-        else:
-            self.protocol.handle_reply({"type": "websocket.send", "text": text})
+        self.send_text(text)
