@@ -12,7 +12,14 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -34,6 +41,7 @@ from chat.services.notifications import is_direct, notify_events
 from chat.services.validation import clean_body, clean_client_id, clean_id, clean_version
 from chat.services.versions import room_next_version
 from mychannels.dashboard.counters import message_counted
+from mychannels.runtime import asyncdb
 
 logger = logging.getLogger(__name__)
 
@@ -257,11 +265,16 @@ def _insert_if_member(message: Message) -> Stored | None:
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
         raise
-    if row is None:
-        return None
+    return None if row is None else _stored_row(message, row)
+
+
+def _stored_row(message: Message, row: Sequence[Any]) -> Stored:
+    """What the insert returned, onto the message it stored."""
     message.id, message.version, recipients = row
     message._state.adding = False
-    message._state.db = connection.alias
+    # Not `connection.alias`: reaching Django's connection from a socket's task makes a
+    # connection object for that task (mychannels/runtime/asyncdb.py, `operations`).
+    message._state.db = asyncdb.ALIAS
     return Stored(recipients=list(recipients))
 
 
@@ -297,6 +310,67 @@ async def run_write(function: Callable[..., Any], *args: Any) -> Any:
         raise ServiceError("unavailable", "nothing was stored; try again") from None
 
 
+async def _store(
+    room: Room,
+    author: AbstractBaseUser,
+    body: str,
+    client_id: str | None,
+    reply_to: int | None,
+    attachment_ids: Sequence[int],
+) -> tuple[Message, bool, bool, list[int] | None]:
+    """`_store_message`, on the event loop for the message most are (PostgreSQL, no reply,
+    no files, nobody named): its one statement needs no thread, and the hop to one and back
+    was a large part of a message's CPU (docs/performance.md). The rest keep the thread,
+    where their extra reads and their transaction live."""
+    if asyncdb.enabled() and reply_to is None and not attachment_ids:
+        tokens = rendering.parse(body)
+        if not rendering.mention_candidates(tokens):
+            html = rendering.render(tokens)
+            return await _store_on_loop(room, author, body, html, client_id)
+    return await run_write(_store_message, room, author, body, client_id, reply_to, attachment_ids)
+
+
+async def _store_on_loop(
+    room: Room, author: AbstractBaseUser, body: str, html: str, client_id: str | None
+) -> tuple[Message, bool, bool, list[int] | None]:
+    message = Message(
+        room=room, author=author, body=body, html=html, client_id=client_id, mentions=[]
+    )
+    try:
+        found = await _insert_on_loop(message)
+    except IntegrityError:
+        earlier = await run_write(_earlier_copy, room, author, client_id)
+        if earlier is None:
+            raise ServiceError("unavailable", "nothing was stored; try again") from None
+        return earlier, False, False, None
+    except DatabaseError:
+        logger.exception("a write in room %s failed", room.pk)
+        raise ServiceError("unavailable", "nothing was stored; try again") from None
+    if not found:
+        raise ServiceError("forbidden", "the author is not a member of this room")
+    return message, True, False, _stored_row(message, found[0]).recipients
+
+
+async def _insert_on_loop(message: Message) -> list[tuple]:
+    """The insert, sent once more on a new connection if its connection fails under it
+    (PostgreSQL restarted, a backend killed), when a client_id makes a second copy
+    impossible: the connection may have died after the commit, and then the unique
+    (room, author, client_id) refuses the copy and the resend path finds the first."""
+    params = _insert_params(message)
+    try:
+        return await asyncdb.write(_insert_if_member_sql(), params)
+    except OperationalError:
+        if message.client_id is None:
+            raise
+        return await asyncdb.write(_insert_if_member_sql(), params)
+
+
+def _earlier_copy(room: Room, author: AbstractBaseUser, client_id: str | None) -> Message | None:
+    """A resend's first copy (the unique (room, author, client_id) refused the new one)."""
+    recycle_connection()
+    return _message_by_client_id(room, author, client_id)
+
+
 async def message_create(
     *,
     room: Room,
@@ -317,8 +391,8 @@ async def message_create(
     body = clean_body(body, allow_empty=bool(attachment_ids))
     client_id = clean_client_id(client_id)
     reply_to = clean_id(reply_to, "reply_to", required=False)
-    message, created, deferred, recipients = await run_write(
-        _store_message, room, author, body, client_id, reply_to, attachment_ids
+    message, created, deferred, recipients = await _store(
+        room, author, body, client_id, reply_to, attachment_ids
     )
     if not created:
         await attachments_load([message])  # the first send's files, as it was answered

@@ -1,23 +1,25 @@
-"""A socket opening's reads on the event loop itself, through an async psycopg pool.
+"""A socket opening's reads, and a message's insert, on the event loop itself, through an
+async psycopg pool.
 
 Each read on a pool thread (offthread.py) hands the GIL to the thread and back several
 times (the submit, every wait on PostgreSQL's socket, the result), and in a connect storm the
 server is CPU-bound: the three hops of an opening cost about 1.3 of its 3.9 ms of CPU
 (docs/performance.md). Here the same plain SQL runs on the loop, waiting on the socket like
-any other I/O. PostgreSQL only (SQLite, for development, keeps the threads); read-only, in no
-caller's transaction; psycopg's errors become Django's, so callers handle one kind.
+any other I/O. PostgreSQL only (SQLite, for development, keeps the threads); each statement
+in autocommit (its own transaction, committed when it returns), in no caller's transaction;
+psycopg's errors become Django's, so callers handle one kind.
 
 A few connections per event loop, opened on first use and closed with the loop.
 """
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connections
+from django.db import DatabaseError, IntegrityError, OperationalError, connections
 
 from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.offthread import pooled, reads_pool
@@ -72,7 +74,10 @@ class LoopConnections:
         self._slots = asyncio.Semaphore(size)
         self._wait = wait
 
-    async def rows(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    async def rows(self, sql: str, params: Sequence[Any], *, retry: bool = True) -> list[tuple]:
+        """The statement's rows. With `retry`, a statement that fails on a kept connection
+        (PostgreSQL restarted meanwhile) is sent once more on a new one: right for a read,
+        not for a write (`write`)."""
         try:
             async with asyncio.timeout(self._wait):
                 await self._slots.acquire()
@@ -83,7 +88,8 @@ class LoopConnections:
                 try:
                     return await self._read(self._idle.pop(), sql, params)
                 except psycopg.OperationalError:
-                    pass  # a kept connection that died meanwhile: once more, on a new one
+                    if not retry:
+                        raise
             return await self._read(await self._connect(), sql, params)
         finally:
             self._slots.release()
@@ -118,10 +124,23 @@ _per_loop = PerLoop(_loop_connections, close=LoopConnections.close)
 
 async def rows(sql: str, params: Sequence[Any]) -> list[tuple]:
     """Every row of one read-only statement, on this loop's connections."""
+    return await _statement(sql, params, retry=True)
+
+
+async def write(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+    """The rows a writing statement returns, committed when this returns. Sent once: a
+    connection can die after the commit, before the answer, so only the caller knows whether
+    sending it again is safe."""
+    return await _statement(sql, params, retry=False)
+
+
+async def _statement(sql: str, params: Any, *, retry: bool) -> list[tuple]:
     try:
-        return await _per_loop.get().rows(sql, params)
+        return await _per_loop.get().rows(sql, params, retry=retry)
     except psycopg.OperationalError as error:
         raise OperationalError(str(error)) from error
+    except psycopg.IntegrityError as error:
+        raise IntegrityError(str(error)) from error
     except psycopg.Error as error:
         raise DatabaseError(str(error)) from error
 

@@ -7,6 +7,7 @@ import pytest
 from django.test import override_settings
 
 from chat.models import Message
+from mychannels.runtime import asyncdb
 from tests.conftest import (
     close_code,
     closed_with,
@@ -353,9 +354,9 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     open_room_socket, monkeypatch
 ):
     """Broadcasts reach every member without a thread-pool hop each (DESIGN.md, trap 2); a
-    message is stored in a hop that recycles the connection itself, so it takes no hop of its
-    own; a typing frame touches no database; history and read frames, which use the async
-    ORM, still get a stale connection closed first."""
+    message is stored from the loop or in a hop that recycles the connection itself, so it
+    takes no hop of its own; a typing frame touches no database; history and read frames,
+    which use the async ORM, still get a stale connection closed first."""
     import channels.consumer
 
     import chat.consumers
@@ -386,7 +387,12 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     for socket in (alice_socket, bob_socket):
         message = await socket.recv_type("message")
         assert message["body"] == "no hop for the broadcast"
-    assert hops == [] and recycled_in_store == ["store"]
+    # On PostgreSQL a plain message is stored from the loop, with no thread at all.
+    assert hops == [] and recycled_in_store == ([] if asyncdb.enabled() else ["store"])
+    recycled_in_store.clear()
+    await alice_socket.send({"type": "message", "body": "a reply", "reply_to": message["id"]})
+    assert (await bob_socket.recv_type("message"))["reply_to"]["id"] == message["id"]
+    assert hops == [] and recycled_in_store == ["store"]  # a reply reads the quoted message
     await alice_socket.send({"type": "typing"})
     assert (await bob_socket.recv_type("typing"))["username"] == "alice"
     assert hops == []

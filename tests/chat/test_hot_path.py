@@ -227,3 +227,71 @@ async def test_each_stage_of_an_opening_has_threads_of_its_own():
     assert (await room_access(room.pk, alice.pk)).is_member
     assert (await opening_history(room.pk, None, 5)).messages == []
     stage.shutdown()
+
+
+@contextlib.contextmanager
+def writes_on_the_loop(monkeypatch) -> Iterator[list[str]]:
+    """Every writing statement sent on the event loop, and a failure if a message's store
+    hops to a thread (`run_write`) anyway."""
+    from chat.services import messages
+
+    sent: list[str] = []
+    real_write = asyncdb.write
+
+    async def counting_write(sql, params):
+        sent.append(sql)
+        return await real_write(sql, params)
+
+    monkeypatch.setattr(asyncdb, "write", counting_write)
+    hops: list[str] = []
+    real_run_write = messages.run_write
+
+    async def counting_run_write(function, *args):
+        hops.append(function.__name__)
+        return await real_run_write(function, *args)
+
+    monkeypatch.setattr(messages, "run_write", counting_run_write)
+    yield sent, hops
+
+
+async def test_a_plain_message_is_stored_from_the_loop_in_one_statement(monkeypatch):
+    """No thread hop for the message most are (docs/performance.md): the same statement as
+    the thread's, and the same row, html and answers (resend, stranger) as before."""
+    from chat.services.messages import message_create
+
+    if not asyncdb.enabled():
+        pytest.fail("this test needs PostgreSQL (DATABASE_URL)")
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    room = await make_room("general", [alice, bob])
+    with writes_on_the_loop(monkeypatch) as (sent, hops):
+        body = "**hi** <b>there</b> https://example.com/x"
+        result = await message_create(room=room, author=alice, body=body, client_id="c-1")
+        assert len(sent) == 1 and "SET version = r.version + 1" in sent[0] and hops == []
+        again = await message_create(room=room, author=alice, body=body, client_id="c-1")
+        assert not again.created and again.message.pk == result.message.pk
+        assert hops == ["_earlier_copy"]  # the unique constraint refused it; the lookup
+        with pytest.raises(ServiceError) as refused:
+            await message_create(room=room, author=carol, body="let me in")
+        assert refused.value.code == "forbidden"
+    stored = await Message.objects.select_related("author").aget(pk=result.message.pk)
+    on_thread, *_ = await sync_to_async(_store_message)(room, alice, body, None)
+    assert result.created and stored.html == on_thread.html
+    assert "<strong>hi</strong>" in stored.html and "<b>" not in stored.html
+    assert serializers.message_to_dict(stored) == serializers.message_to_dict(result.message)
+    assert stored.version == result.message.version and stored.mentions == []
+    assert await Message.objects.filter(room=room).acount() == 2
+
+
+async def test_messages_that_need_more_reads_keep_the_thread(monkeypatch):
+    """A mention (its members are read), a reply (the quoted message) and files (their
+    claim, in the insert's transaction) are stored on a thread as before."""
+    from chat.services.messages import message_create
+
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice, bob])
+    first = await message_create(room=room, author=alice, body="first")
+    with writes_on_the_loop(monkeypatch) as (sent, hops):
+        named = await message_create(room=room, author=alice, body="hi @bob")
+        reply = await message_create(room=room, author=bob, body="yes", reply_to=first.message.pk)
+    assert sent == [] and hops == ["_store_message", "_store_message"]
+    assert named.message.mentions == ["bob"] and reply.message.reply_to_id == first.message.pk
