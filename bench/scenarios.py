@@ -5,10 +5,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import psutil
-
 from bench.client import LoadClient, SocketSpec, StepPlan
-from bench.servers import Server
+from bench.servers import Server, process_cpu_seconds
 
 HEADLINE_P99_MS = 200.0
 
@@ -118,8 +116,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float | None:
 def client_cpu(client: LoadClient) -> float:
     total = 0.0
     for pid in client.pids:
-        times = psutil.Process(pid).cpu_times()
-        total += times.user + times.system
+        total += process_cpu_seconds(pid)
     return total
 
 

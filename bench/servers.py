@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,23 @@ def migrate_and_populate(
     return json.loads(done.stdout)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time of all of a process's threads (those that ended too), to the nanosecond where
+    Linux lets another process read it: the tick count in /proc is in 10 ms steps, as much as
+    the bare server spends on a whole 1 s step at 1,000 deliveries/s."""
+    try:
+        return time.clock_gettime_ns(_process_cpu_clock(pid)) / 1e9
+    except OSError:
+        times = psutil.Process(pid).cpu_times()
+        return times.user + times.system
+
+
+def _process_cpu_clock(pid: int) -> int:
+    # Linux's clock id for another process's CPU time (MAKE_PROCESS_CPUCLOCK(pid,
+    # CPUCLOCK_SCHED)), what clock_getcpuclockid(3) returns; Python only lacks the call.
+    return ((~pid) << 3) | 2
+
+
 @dataclass
 class Server:
     name: str
@@ -111,8 +129,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}{self.ws_path.format(room=room)}"
 
     def cpu_seconds(self) -> float:
-        times = psutil.Process(self.process.pid).cpu_times()
-        return times.user + times.system
+        return process_cpu_seconds(self.process.pid)
 
     def rss(self) -> int:
         return psutil.Process(self.process.pid).memory_info().rss

@@ -1,9 +1,15 @@
 """The ramp's rates: up the ladder to the first failure, then bisecting below it, so that a
-headline is not rounded down to the ladder's last passed rung (no server, no timing)."""
+headline is not rounded down to the ladder's last passed rung (no server, no timing), and the
+CPU clock the rows are measured with."""
+
+import subprocess
+import sys
+import time
 
 import pytest
 
 from bench.scenarios import rate_ladder
+from bench.servers import process_cpu_seconds
 
 LADDER = [1000, 2000, 4000, 7000, 10000, 14000, 20000, 30000]
 
@@ -68,3 +74,27 @@ def test_a_system_that_passes_the_whole_ladder_keeps_climbing_to_its_own_failure
 
 def test_the_climb_past_the_ladder_has_a_limit():
     assert rates_tried_beyond(10**9, beyond=2) == [*LADDER, 45000, 68000]
+
+
+def test_a_process_cpu_time_counts_every_thread_to_well_under_a_tick():
+    """The bench reads a server's CPU time from the process CPU clock (every thread, those
+    that ended too), not /proc's 10 ms ticks."""
+    busy = (
+        "import threading, time\n"
+        "def spin():\n"
+        "    end = time.thread_time() + 0.2\n"
+        "    while time.thread_time() < end: pass\n"
+        "t = threading.Thread(target=spin); t.start(); t.join()\n"
+        "spin()\n"
+        "input()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", busy], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while process_cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        used = process_cpu_seconds(child.pid)
+        assert 0.4 <= used < 1.5  # both threads' 0.2 s, the ended one's included
+        assert round(used, 2) != used  # nanoseconds, not 10 ms ticks
+    finally:
+        child.communicate(b"\n", timeout=30)
