@@ -14,6 +14,7 @@ Measured in docs/performance.md.
 import inspect
 import struct
 from collections import deque
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import autobahn.websocket.protocol as autobahn_protocol
@@ -108,6 +109,72 @@ class _SendQueue:
         return item
 
 
+# What autobahn and Daphne set on every connection and an open, idle socket still has as set:
+# counters, flags, timers not started, empty buffers. Once open, an attribute whose value is
+# its default here is dropped from the connection and read from the class instead (the same
+# value), which keeps the attribute dict two size steps smaller (docs/performance.md, idle
+# memory). Each is set by `_connectionMade`, the handshake or Daphne's `onConnect` before it
+# is first read, so the class value is never seen in its place; a later write puts it back.
+_OPEN_DEFAULTS: dict[str, Any] = {
+    "_perMessageCompress": None,
+    "_raw_query_string": b"",
+    "autoPingPending": None,
+    "autoPingPendingCall": None,
+    "autoPingPendingSent": None,
+    "autoPingPendingSeq": 0,
+    "autoPingTimeoutCall": None,
+    "closeHandshakeTimeoutCall": None,
+    "closedByMe": False,
+    "current_frame": None,
+    "data": b"",
+    "droppedByMe": False,
+    "failedByMe": False,
+    "inside_message": False,
+    "localCloseCode": None,
+    "localCloseReason": None,
+    "openHandshakeTimeoutCall": None,
+    "protocol_to_accept": None,
+    "remoteCloseCode": None,
+    "remoteCloseReason": None,
+    "root_path": "",
+    "send_state": 0,
+    "trackedTimings": None,
+    "triggered": False,
+    "wasClean": False,
+    "wasCloseHandshakeTimeout": False,
+    "wasMaxFramePayloadSizeExceeded": False,
+    "wasMaxMessagePayloadSizeExceeded": False,
+    "wasNotCleanReason": None,
+    "wasOpenHandshakeTimeout": False,
+    "wasServerConnectionDropTimeout": False,
+    "wasServingFlashSocketPolicyFile": False,
+    "websocket_protocol_in_use": None,
+    "websocket_version": 13,  # RFC 6455's; any other version stays on the connection
+}
+
+# What only the opening handshake reads (autobahn's server side and Daphne's `onConnect`):
+# once open, the connection forgets it and reads these empty values from the class.
+_HANDSHAKE_ONLY: dict[str, Any] = {
+    "_wskey": None,
+    "application_deferred": None,  # Daphne's, fired once the application exists
+    "clean_headers": (),  # the scope has the headers (mychannels/runtime/server.py)
+    "http_headers": MappingProxyType({}),
+    "http_request_data": b"",
+    "http_request_host": None,
+    "http_request_params": MappingProxyType({}),
+    "http_request_path": None,
+    "http_request_uri": None,
+    "http_response_data": "",
+    "http_status_line": b"",
+    "websocket_extensions": (),
+    "websocket_extensions_in_use": (),
+    "websocket_origin": None,
+    "websocket_protocols": (),
+}
+
+_SCALARS = (type(None), bool, int, float, str, bytes)
+
+
 class ChatWebSocketProtocol(WebSocketProtocol):
     @property
     def send_queue(self) -> _SendQueue:
@@ -122,6 +189,20 @@ class ChatWebSocketProtocol(WebSocketProtocol):
     def onOpen(self) -> None:
         super().onOpen()
         self._forget_handshake()
+        self._shed_defaults()
+
+    def _shed_defaults(self) -> None:
+        """Drop every attribute that holds its class's value (_OPEN_DEFAULTS) and rebuild the
+        attribute dict: a dict never shrinks when keys are deleted from it."""
+        cls = type(self)
+        missing = object()
+        kept = {}
+        for name, value in vars(self).items():
+            default = getattr(cls, name, missing)
+            if type(value) in _SCALARS and type(default) is type(value) and default == value:
+                continue
+            kept[name] = value
+        self.__dict__ = kept
 
     def _forget_handshake(self) -> None:
         """Drop what the handshake left behind, which an open socket would otherwise hold for
@@ -129,12 +210,12 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         header dict, Daphne's request object, and Twisted's HTTP channel with the upgraded
         request and its headers, kept only as the transport's registered producer. That
         producer does nothing once the request became a WebSocket (it pauses the network
-        only between requests), so unregistering it changes no flow control. The scope's
-        headers stay: the application has them."""
+        only between requests), so unregistering it changes no flow control. What else only
+        the handshake reads (_HANDSHAKE_ONLY) goes too; the scope's headers stay: the
+        application has them."""
         self.request = _RequestPath(self.request.path)
-        self.http_headers = {}
-        self.http_request_data = self.http_status_line = b""
-        self.http_request_params = {}
+        for name in _HANDSHAKE_ONLY:
+            self.__dict__.pop(name, None)
         transport = self.transport
         if isinstance(getattr(transport, "producer", None), HTTPChannel):
             transport.unregisterProducer()
@@ -177,6 +258,10 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         return True
 
 
+for _name, _value in {**_OPEN_DEFAULTS, **_HANDSHAKE_ONLY}.items():
+    setattr(ChatWebSocketProtocol, _name, _value)
+
+
 def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:
     """ChatWebSocketProtocol with the factory's options as class attributes. autobahn copies
     each of its 29 options from the factory onto every new connection, unless the protocol
@@ -188,4 +273,7 @@ def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:
     for name in ChatWebSocketProtocol.CONFIG_ATTRS:
         value = getattr(factory, name)
         options[name] = staticmethod(value) if inspect.isfunction(value) else value
+    # Every connection sets it so in Daphne's onConnect (mychannels/runtime/closecodes.py), before
+    # the option is first read: as the class's value, an open socket need not keep a copy.
+    options["failByDrop"] = False
     return type("ChatWebSocketProtocol", (ChatWebSocketProtocol,), options)

@@ -563,8 +563,11 @@ def test_the_servers_protocol_class_holds_the_factorys_options_so_connections_do
     copied = set(ChatWebSocketProtocol.CONFIG_ATTRS) & set(vars(protocol))
     assert copied == set(), f"copied onto the connection: {sorted(copied)}"
     assert (protocol.autoPingTimeout, protocol.maxMessagePayloadSize) == (7, 1234)
-    for name in ChatWebSocketProtocol.CONFIG_ATTRS:
+    for name in set(ChatWebSocketProtocol.CONFIG_ATTRS) - {"failByDrop"}:
         assert getattr(protocol, name) == getattr(factory, name), name
+    # A refused frame gets a close frame, not a dropped connection (closecodes.py): every
+    # connection of Daphne's sets this in onConnect; the server's class has it already.
+    assert protocol.failByDrop is False
     # The compression offer's accept callback is still a plain function, not a method.
     accept = factory.perMessageCompressionAccept
     assert protocol.perMessageCompressionAccept is accept
@@ -591,3 +594,74 @@ def test_the_lazy_send_queue_keeps_autobahns_order_for_chopped_writes():
         protocol._send()
     assert transport.value().endswith(b"abcdefgh")
     assert protocol.send_queue._items is None  # dropped once empty
+
+
+def handshaken_protocol():
+    """A connection of the server's class through autobahn's own opening handshake, with
+    Daphne's onConnect left out (what it sets is set by hand) and the upgrade accepted."""
+    factory = WebSocketServerFactory()
+    factory.protocol = protocol_with_options(factory)
+    protocol = factory.buildProtocol(None)
+    transport = TwistedLikeTransport()
+    protocol.makeConnection(transport)
+
+    def on_connect(request):
+        protocol.request = request
+        protocol.client_addr = ["127.0.0.1", 1]
+        protocol.server = type("Server", (), {"log_action": lambda *args: None})()
+        protocol.failByDrop = False  # closecodes.py's onConnect
+        protocol.root_path, protocol.protocol_to_accept = "", None
+        protocol.clean_headers = [(b"host", b"example.org")]
+        return None  # accept, no subprotocol
+
+    protocol.onConnect = on_connect
+    protocol.dataReceived(
+        b"GET /ws/chat/room/1/ HTTP/1.1\r\nHost: example.org\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\nOrigin: http://example.org\r\n\r\n"
+    )
+    assert protocol.state == protocol.STATE_OPEN
+    return protocol, transport
+
+
+def test_an_open_socket_keeps_no_handshake_state_nor_copies_of_its_class_defaults():
+    """Once open, the connection keeps only what differs from its class (idle memory): no
+    handshake-only value, no counter or flag still at its default, in a dict small enough
+    for the next smaller size (21 keys: a dict's table shrinks only when rebuilt)."""
+    protocol, transport = handshaken_protocol()
+    assert b"101 Switching Protocols" in transport.value()
+    kept = vars(protocol)
+    for name in ("http_response_data", "_wskey", "websocket_extensions", "http_headers",
+                 "websocket_origin", "clean_headers", "wasClean", "closedByMe", "data",
+                 "websocket_version", "failByDrop", "application_deferred"):  # fmt: skip
+        assert name not in kept, name
+    assert len(kept) <= 21, sorted(kept)
+    # Read from the class, the values are what autobahn had set.
+    assert (protocol.websocket_version, protocol.data, protocol.wasClean) == (13, b"", False)
+    assert protocol.http_headers == {} and protocol.http_response_data == ""
+
+
+def test_an_open_socket_without_its_defaults_still_frames_closes_and_fails_as_before():
+    protocol, transport = handshaken_protocol()
+    received = []
+    protocol.onMessage = lambda payload, binary: received.append(payload)
+    masked = bytes([0x81, 0x85, 1, 2, 3, 4]) + bytes(
+        b ^ m for b, m in zip(b"hello", b"\x01\x02\x03\x04\x01", strict=True)
+    )
+    protocol.dataReceived(masked)
+    assert received == [b"hello"]
+    protocol.sendMessage(b"hi")
+    assert transport.value().endswith(b"\x81\x02hi")
+    protocol.sendClose(4403)
+    assert protocol.closedByMe and protocol.localCloseCode == 4403
+    assert protocol.state == protocol.STATE_CLOSING
+
+
+def test_a_protocol_error_on_an_open_socket_closes_it_with_a_frame_not_a_drop():
+    """failByDrop comes from the class now: a bad frame still gets a close frame (1002)."""
+    protocol, transport = handshaken_protocol()
+    before = len(transport.value())
+    protocol.dataReceived(bytes([0x81, 0x05]) + b"hello")  # unmasked: a protocol error
+    assert protocol.failedByMe and not protocol.droppedByMe
+    close = transport.value()[before:]
+    assert close[:1] == b"\x88" and struct.unpack("!H", close[2:4]) == (1002,)
