@@ -189,7 +189,14 @@ class ChatWebSocketProtocol(WebSocketProtocol):
     def onOpen(self) -> None:
         super().onOpen()
         self._forget_handshake()
-        self._shed_defaults()
+
+    def serverAccept(self, subprotocol: str | None = None) -> None:
+        """Daphne's, which completes the handshake (onOpen runs inside it) and then deletes
+        its handshake deferred: the attribute dict is rebuilt after that, or it would keep
+        the larger table that one more key made it grow to."""
+        super().serverAccept(subprotocol)
+        if self.state == self.STATE_OPEN:
+            self._shed_defaults()
 
     def _shed_defaults(self) -> None:
         """Drop every attribute that holds its class's value (_OPEN_DEFAULTS) and rebuild the

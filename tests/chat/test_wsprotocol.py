@@ -9,6 +9,7 @@ import pprint
 import select
 import socket
 import struct
+import sys
 
 import pytest
 from autobahn.twisted.websocket import WebSocketServerFactory
@@ -16,7 +17,7 @@ from autobahn.websocket.compress import PerMessageDeflate
 from autobahn.websocket.protocol import PayloadExceededError
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
-from twisted.internet import main, tcp
+from twisted.internet import defer, main, tcp
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.web.http import HTTPChannel
@@ -597,8 +598,8 @@ def test_the_lazy_send_queue_keeps_autobahns_order_for_chopped_writes():
 
 
 def handshaken_protocol():
-    """A connection of the server's class through autobahn's own opening handshake, with
-    Daphne's onConnect left out (what it sets is set by hand) and the upgrade accepted."""
+    """A connection of the server's class through autobahn's own opening handshake and
+    Daphne's accept, with Daphne's onConnect stood in for (what it sets is set by hand)."""
     factory = WebSocketServerFactory()
     factory.protocol = protocol_with_options(factory)
     protocol = factory.buildProtocol(None)
@@ -612,7 +613,9 @@ def handshaken_protocol():
         protocol.failByDrop = False  # closecodes.py's onConnect
         protocol.root_path, protocol.protocol_to_accept = "", None
         protocol.clean_headers = [(b"host", b"example.org")]
-        return None  # accept, no subprotocol
+        protocol.application_deferred = defer.succeed(None)
+        protocol.handshake_deferred = defer.Deferred()
+        return protocol.handshake_deferred
 
     protocol.onConnect = on_connect
     protocol.dataReceived(
@@ -620,6 +623,8 @@ def handshaken_protocol():
         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         b"Sec-WebSocket-Version: 13\r\nOrigin: http://example.org\r\n\r\n"
     )
+    assert protocol.state == protocol.STATE_CONNECTING
+    protocol.serverAccept()  # the application accepted
     assert protocol.state == protocol.STATE_OPEN
     return protocol, transport
 
@@ -636,6 +641,7 @@ def test_an_open_socket_keeps_no_handshake_state_nor_copies_of_its_class_default
                  "websocket_version", "failByDrop", "application_deferred"):  # fmt: skip
         assert name not in kept, name
     assert len(kept) <= 21, sorted(kept)
+    assert sys.getsizeof(kept) == sys.getsizeof({name: None for name in kept})  # rebuilt
     # Read from the class, the values are what autobahn had set.
     assert (protocol.websocket_version, protocol.data, protocol.wasClean) == (13, b"", False)
     assert protocol.http_headers == {} and protocol.http_response_data == ""
