@@ -125,6 +125,7 @@ _OPEN_DEFAULTS: dict[str, Any] = {
     "autoPingTimeoutCall": None,
     "closeHandshakeTimeoutCall": None,
     "closedByMe": False,
+    "control_frame_data": None,  # set when a control frame starts, None once it is handled
     "current_frame": None,
     "data": b"",
     "droppedByMe": False,
@@ -174,6 +175,10 @@ _HANDSHAKE_ONLY: dict[str, Any] = {
 
 _SCALARS = (type(None), bool, int, float, str, bytes)
 
+# Per-frame state autobahn leaves behind once a frame is done (it makes a new one for each
+# frame's header): dropped with the rest whenever no frame is in progress.
+_BETWEEN_FRAMES = ("current_frame_masker",)
+
 
 class ChatWebSocketProtocol(WebSocketProtocol):
     @property
@@ -198,15 +203,36 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         if self.state == self.STATE_OPEN:
             self._shed_defaults()
 
+    # Set by a pong: the ping's attributes are back at their defaults once it is handled.
+    _shed_after_data = False
+
+    def _onPong(self, payload: bytes) -> None:
+        super()._onPong(payload)
+        self._shed_after_data = True
+
+    def dataReceived(self, data: bytes) -> None:
+        """autobahn's; after a pong, the attributes Daphne's ping (every 20 s) and its pong
+        put back are dropped again, once the whole read is handled (autobahn resets the
+        frame's state after its handler returns)."""
+        super().dataReceived(data)
+        if self._shed_after_data and self.state == self.STATE_OPEN:
+            self._shed_defaults()
+
     def _shed_defaults(self) -> None:
-        """Drop every attribute that holds its class's value (_OPEN_DEFAULTS) and rebuild the
-        attribute dict: a dict never shrinks when keys are deleted from it."""
+        """Drop every attribute that holds its class's value (_OPEN_DEFAULTS, or the very
+        object the class has) and rebuild the attribute dict: a dict never shrinks when keys
+        are deleted from it."""
         cls = type(self)
         missing = object()
+        between_frames = self.current_frame is None
         kept = {}
         for name, value in vars(self).items():
             default = getattr(cls, name, missing)
-            if type(value) in _SCALARS and type(default) is type(value) and default == value:
+            if value is default or (
+                type(value) in _SCALARS and type(default) is type(value) and default == value
+            ):
+                continue
+            if between_frames and name in _BETWEEN_FRAMES:
                 continue
             kept[name] = value
         self.__dict__ = kept
@@ -265,7 +291,11 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         return True
 
 
-for _name, _value in {**_OPEN_DEFAULTS, **_HANDSHAKE_ONLY}.items():
+for _name, _value in {
+    **_OPEN_DEFAULTS,
+    **_HANDSHAKE_ONLY,
+    **dict.fromkeys(_BETWEEN_FRAMES),
+}.items():
     setattr(ChatWebSocketProtocol, _name, _value)
 
 
@@ -283,4 +313,9 @@ def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:
     # Every connection sets it so in Daphne's onConnect (mychannels/runtime/closecodes.py), before
     # the option is first read: as the class's value, an open socket need not keep a copy.
     options["failByDrop"] = False
+    # Every connection of the factory has the same factory and Daphne server: an open socket
+    # reads them from the class (the same objects).
+    options["factory"] = factory
+    if hasattr(factory, "server_class"):  # Daphne's factory: its server, as onConnect sets it
+        options["server"] = factory.server_class
     return type("ChatWebSocketProtocol", (ChatWebSocketProtocol,), options)

@@ -597,10 +597,11 @@ def test_the_lazy_send_queue_keeps_autobahns_order_for_chopped_writes():
     assert protocol.send_queue._items is None  # dropped once empty
 
 
-def handshaken_protocol():
+def handshaken_protocol(**options):
     """A connection of the server's class through autobahn's own opening handshake and
     Daphne's accept, with Daphne's onConnect stood in for (what it sets is set by hand)."""
     factory = WebSocketServerFactory()
+    factory.setProtocolOptions(**options)
     factory.protocol = protocol_with_options(factory)
     protocol = factory.buildProtocol(None)
     transport = TwistedLikeTransport()
@@ -671,3 +672,40 @@ def test_a_protocol_error_on_an_open_socket_closes_it_with_a_frame_not_a_drop():
     assert protocol.failedByMe and not protocol.droppedByMe
     close = transport.value()[before:]
     assert close[:1] == b"\x88" and struct.unpack("!H", close[2:4]) == (1002,)
+
+
+def masked(opcode: int, payload: bytes) -> bytes:
+    """A client frame (RFC 6455 5.2: masked), payload up to 125 bytes."""
+    mask = b"\x0a\x0b\x0c\x0d"
+    body = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+
+def test_after_a_ping_and_its_pong_the_socket_sheds_what_they_put_back():
+    """Daphne pings every open socket every 20 s: the ping's and the pong's attributes go
+    back to their defaults once the pong is handled, and the dict is small again."""
+    protocol, transport = handshaken_protocol(autoPingTimeout=30)  # as Daphne sets it
+    size = sys.getsizeof(vars(protocol))
+    for _ in range(3):
+        protocol._sendAutoPing()  # what Daphne's check_timeouts calls
+        assert protocol.autoPingPending and protocol.autoPingTimeoutCall is not None
+        protocol.dataReceived(masked(10, protocol.autoPingPending))  # the client's pong
+        assert protocol.autoPingPending is None and protocol.autoPingTimeoutCall is None
+        assert sys.getsizeof(vars(protocol)) <= size, sorted(vars(protocol))
+        assert "current_frame_masker" not in vars(protocol)
+    assert protocol.autoPingPendingSeq == 3  # what differs from the default stays
+    # And the socket still reads frames, pings included.
+    received = []
+    protocol.onMessage = lambda payload, binary: received.append(payload)
+    protocol.dataReceived(masked(1, b"still here"))
+    assert received == [b"still here"]
+    protocol.dataReceived(masked(9, b"ping?"))
+    assert transport.value().endswith(b"\x8a\x05ping?")  # answered with a pong
+
+
+def test_the_servers_class_holds_the_factory_and_daphnes_server():
+    factory = WebSocketServerFactory()
+    factory.server_class = object()  # Daphne's factory carries its server
+    factory.protocol = protocol_with_options(factory)
+    assert factory.protocol.factory is factory
+    assert factory.protocol.server is factory.server_class
