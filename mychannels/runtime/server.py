@@ -74,7 +74,8 @@ class ChatServer(Server):
         assert "application_instance" not in self.connections[protocol]
         frames = Inbox()
         scope.setdefault("asgi", {"version": "3.0"})
-        scope["headers"] = self._shared_headers(scope["headers"])
+        if "headers" in scope:  # always, from Daphne
+            scope["headers"] = self._shared_headers(scope["headers"])
         instance = self.application(
             scope=scope, receive=frames.get, send=partial(self.handle_reply, protocol)
         )
