@@ -1,6 +1,5 @@
 """The ASGI protocol router: HTTP to Django, WebSockets through origin and session checks."""
 
-from channels.routing import ProtocolTypeRouter
 from django.core.asgi import get_asgi_application
 
 
@@ -13,9 +12,9 @@ def build_application():
     from mychannels.origin import SameOriginValidator
     from mychannels.runtime.auth import SessionAuthMiddlewareStack
     from mychannels.runtime.bodylimit import BodyLimit
-    from mychannels.runtime.handoff import HandoffURLRouter
+    from mychannels.runtime.handoff import HandoffProtocolTypeRouter, HandoffURLRouter
 
-    return ProtocolTypeRouter(
+    return HandoffProtocolTypeRouter(
         {
             "http": BodyLimit(django_http, upload_body_limit_for),
             "websocket": SameOriginValidator(

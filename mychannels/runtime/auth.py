@@ -62,7 +62,22 @@ class SocketSessionStore(db_sessions.SessionStore):
             self._session_key = None
             self._session_cache = {}
             return
-        self._session_cache = self.decode(found[0].session_data)
+        self._session_cache = _shared_strings(self.decode(found[0].session_data))
+
+
+_LOGIN_KEYS = {key: key for key in (SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)}
+
+
+def _shared_strings(data: dict) -> dict:
+    """The decoded session with the login's keys and its backend's path as the one string
+    each that every session has: an open socket keeps its session for its whole life, and
+    those were a fresh copy in each (idle memory, docs/performance.md). Equal strings."""
+    backend = data.get(BACKEND_SESSION_KEY)
+    shared = {_LOGIN_KEYS.get(key, key): value for key, value in data.items()}
+    for path in settings.AUTHENTICATION_BACKENDS:
+        if backend == path:
+            shared[BACKEND_SESSION_KEY] = path
+    return shared
 
 
 @functools.cache

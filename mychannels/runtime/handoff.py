@@ -12,7 +12,7 @@ failure. Like mychannels/origin.py, each tells asgiref it takes ASGI 3's single 
 from collections.abc import Awaitable
 from typing import Any
 
-from channels.routing import URLRouter
+from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.sessions import CookieMiddleware
 from django.http import parse_cookie
 from django.urls.exceptions import Resolver404
@@ -77,3 +77,15 @@ class HandoffURLRouter(URLRouter):
         if "path_remaining" in scope:
             raise Resolver404(f"No route found for path {path!r}.")
         raise ValueError(f"No route found for path {path!r}.")
+
+
+class HandoffProtocolTypeRouter(ProtocolTypeRouter):
+    """channels' ProtocolTypeRouter, still an `async def` application for any server (uvicorn
+    tells ASGI 3 from 2 by it), with `handoff`: the same choice as a plain call, for a server
+    that knows it (mychannels/runtime/server.py). Its frame and Daphne's first scope would
+    otherwise stay suspended under every open socket."""
+
+    def handoff(self, scope: dict, receive: Any, send: Any) -> Awaitable[Any]:
+        if scope["type"] not in self.application_mapping:
+            raise ValueError(f"No application configured for scope type {scope['type']!r}")
+        return self.application_mapping[scope["type"]](scope, receive, send)

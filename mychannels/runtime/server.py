@@ -76,9 +76,10 @@ class ChatServer(Server):
         scope.setdefault("asgi", {"version": "3.0"})
         if "headers" in scope:  # always, from Daphne
             scope["headers"] = self._shared_headers(scope["headers"])
-        instance = self.application(
-            scope=scope, receive=frames.get, send=partial(self.handle_reply, protocol)
-        )
+        # The protocol router's choice as a plain call when it offers one
+        # (mychannels/runtime/handoff.py): its frame is not kept under the socket's.
+        start = getattr(self.application, "handoff", self.application)
+        instance = start(scope=scope, receive=frames.get, send=partial(self.handle_reply, protocol))
         if protocol not in self.connections:
             return None
         self.connections[protocol]["application_instance"] = asyncio.ensure_future(

@@ -131,3 +131,60 @@ async def test_the_login_steps_frame_keeps_no_scope_while_the_socket_runs(monkey
     assert set(frame.f_locals) == {"self", "inner"}
     release.set()
     await task
+
+
+async def test_the_protocol_router_hands_off_the_chosen_application_and_still_awaits_as_channels():
+    from mychannels.runtime.handoff import HandoffProtocolTypeRouter
+
+    seen: list = []
+    router = HandoffProtocolTypeRouter({"websocket": recorder("socket", seen)})
+    coroutine = router.handoff({"type": "websocket"}, None, None)
+    assert coroutine.cr_code.co_name == "app"  # no frame of the router's above it
+    await coroutine
+    await router({"type": "websocket"}, None, None)  # as an application of its own
+    assert [name for name, _ in seen] == ["socket", "socket"]
+    with pytest.raises(ValueError, match="No application configured"):
+        router.handoff({"type": "lifespan"}, None, None)
+    with pytest.raises(ValueError, match="No application configured"):
+        await router({"type": "lifespan"}, None, None)
+
+
+async def test_the_server_starts_a_socket_with_the_routers_handoff():
+    from mychannels.runtime.server import ChatServer
+
+    seen: list = []
+
+    class Router:
+        async def __call__(self, scope, receive, send):
+            raise AssertionError("the server should take the handoff")
+
+        def handoff(self, scope, receive, send):
+            return recorder("socket", seen)(scope, receive, send)
+
+    server = ChatServer(application=Router(), endpoints=["tcp:port=0"])  # not run
+    socket = object()
+    server.connections = {socket: {}}
+    server.create_application(socket, {"type": "websocket", "path": "/", "headers": []})
+    await server.connections[socket]["application_instance"]
+    assert [name for name, _ in seen] == ["socket"]
+
+
+def test_a_sessions_login_strings_are_the_shared_ones():
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from mychannels.runtime.auth import _shared_strings
+
+    decoded = {
+        "_auth_user_id": "12",
+        "_auth_user_backend": "".join(settings.AUTHENTICATION_BACKENDS[0]),  # a fresh copy
+        "_auth_user_hash": "ab" * 32,
+        "other": [1],
+    }
+    shared = _shared_strings(dict(decoded))
+    assert shared == decoded
+    keys = {key: key for key in shared}
+    assert keys[SESSION_KEY] is SESSION_KEY and keys[HASH_SESSION_KEY] is HASH_SESSION_KEY
+    assert shared[BACKEND_SESSION_KEY] is settings.AUTHENTICATION_BACKENDS[0]
+    unknown = {BACKEND_SESSION_KEY: "not.a.configured.Backend"}
+    assert _shared_strings(unknown) == unknown
