@@ -216,6 +216,7 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         frame's state after its handler returns)."""
         super().dataReceived(data)
         if self._shed_after_data and self.state == self.STATE_OPEN:
+            self._shed_after_data = False  # back at its default: shed with the rest
             self._shed_defaults()
 
     def _shed_defaults(self) -> None:

@@ -693,6 +693,7 @@ def test_after_a_ping_and_its_pong_the_socket_sheds_what_they_put_back():
         assert protocol.autoPingPending is None and protocol.autoPingTimeoutCall is None
         assert sys.getsizeof(vars(protocol)) <= size, sorted(vars(protocol))
         assert "current_frame_masker" not in vars(protocol)
+        assert "_shed_after_data" not in vars(protocol)  # not shedding on every later read
     assert protocol.autoPingPendingSeq == 3  # what differs from the default stays
     # And the socket still reads frames, pings included.
     received = []
