@@ -76,7 +76,9 @@ class RedisSockets:
         self._all_key = f"{prefix}:sockets:all"
         self._ttl = ttl
         self._clock = clock
-        self._local: dict[int, set[str]] = {}  # what this process holds, for the heartbeat
+        # What this process holds, for the heartbeat: socket -> its user. One entry per socket,
+        # not a set per user: an open socket keeps its entry for its whole life (idle memory).
+        self._local: dict[str, int] = {}
         self._heartbeat: asyncio.Task | None = None
 
     def _key(self, user_id: int) -> str:
@@ -102,16 +104,13 @@ class RedisSockets:
         if not admitted:
             await server.zrem(self._all_key, conn_id)
             return False
-        self._local.setdefault(user_id, set()).add(conn_id)
+        self._local[conn_id] = user_id
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.ensure_future(self._refresh_forever())
         return True
 
     async def release(self, user_id: int, conn_id: str) -> None:
-        conns = self._local.get(user_id, set())
-        conns.discard(conn_id)
-        if not conns:
-            self._local.pop(user_id, None)
+        self._local.pop(conn_id, None)
         async with self._server(user_id).pipeline(transaction=False) as pipe:
             pipe.zrem(self._key(user_id), conn_id)
             pipe.zrem(self._all_key, conn_id)
@@ -119,8 +118,11 @@ class RedisSockets:
 
     async def refresh(self) -> None:
         expires = self._clock() + self._ttl
-        by_server: dict[int, tuple[Any, list[tuple[int, set[str]]]]] = {}
-        for user_id, conns in list(self._local.items()):
+        by_user: dict[int, list[str]] = {}
+        for conn_id, user_id in list(self._local.items()):
+            by_user.setdefault(user_id, []).append(conn_id)
+        by_server: dict[int, tuple[Any, list[tuple[int, list[str]]]]] = {}
+        for user_id, conns in by_user.items():
             server = self._server(user_id)
             by_server.setdefault(id(server), (server, []))[1].append((user_id, conns))
         for server, users in by_server.values():

@@ -1,6 +1,5 @@
 """The ASGI protocol router: HTTP to Django, WebSockets through origin and session checks."""
 
-from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 
 
@@ -13,13 +12,14 @@ def build_application():
     from mychannels.origin import SameOriginValidator
     from mychannels.runtime.auth import SessionAuthMiddlewareStack
     from mychannels.runtime.bodylimit import BodyLimit
+    from mychannels.runtime.handoff import HandoffProtocolTypeRouter, HandoffURLRouter
 
-    return ProtocolTypeRouter(
+    return HandoffProtocolTypeRouter(
         {
             "http": BodyLimit(django_http, upload_body_limit_for),
             "websocket": SameOriginValidator(
                 SessionAuthMiddlewareStack(
-                    URLRouter(chat_sockets + alert_sockets + dashboard_sockets)
+                    HandoffURLRouter(chat_sockets + alert_sockets + dashboard_sockets)
                 )
             ),
         }

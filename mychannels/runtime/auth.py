@@ -18,7 +18,6 @@ from importlib import import_module
 from typing import Any
 
 from channels.middleware import BaseMiddleware
-from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib.auth import (
     BACKEND_SESSION_KEY,
@@ -35,6 +34,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from mychannels.runtime import asyncdb
+from mychannels.runtime.handoff import HandoffCookieMiddleware
 from mychannels.runtime.offthread import pooled
 from mychannels.runtime.sessions import usable_session_key
 
@@ -62,7 +62,22 @@ class SocketSessionStore(db_sessions.SessionStore):
             self._session_key = None
             self._session_cache = {}
             return
-        self._session_cache = self.decode(found[0].session_data)
+        self._session_cache = _shared_strings(self.decode(found[0].session_data))
+
+
+_LOGIN_KEYS = {key: key for key in (SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)}
+
+
+def _shared_strings(data: dict) -> dict:
+    """The decoded session with the login's keys and its backend's path as the one string
+    each that every session has: an open socket keeps its session for its whole life, and
+    those were a fresh copy in each (idle memory, docs/performance.md). Equal strings."""
+    backend = data.get(BACKEND_SESSION_KEY)
+    shared = {_LOGIN_KEYS.get(key, key): value for key, value in data.items()}
+    for path in settings.AUTHENTICATION_BACKENDS:
+        if backend == path:
+            shared[BACKEND_SESSION_KEY] = path
+    return shared
 
 
 @functools.cache
@@ -156,11 +171,16 @@ class SessionAuthMiddleware(BaseMiddleware):
     """Puts `session` and `user` (an AnonymousUser without a valid session) in the scope."""
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
-        scope = dict(scope)
-        session_key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
-        scope["session"], scope["user"] = await session_and_user(session_key)
-        return await self.inner(scope, receive, send)
+        session, user = await session_and_user(scope["cookies"].get(settings.SESSION_COOKIE_NAME))
+        inner = self.inner(dict(scope, session=session, user=user), receive, send)
+        # This frame stays suspended for the socket's whole life: it keeps nothing of the
+        # connection but the inner coroutine (the scope it was handed would be a second copy
+        # held for as long; idle memory, docs/performance.md).
+        del scope, receive, send, session, user
+        return await inner
 
 
-def SessionAuthMiddlewareStack(inner: Any) -> CookieMiddleware:
-    return CookieMiddleware(SessionAuthMiddleware(inner))
+def SessionAuthMiddlewareStack(inner: Any) -> HandoffCookieMiddleware:
+    """The cookies, then the session and user, as channels' stack; the cookie step hands back
+    the inner coroutine instead of awaiting it (mychannels/runtime/handoff.py)."""
+    return HandoffCookieMiddleware(SessionAuthMiddleware(inner))

@@ -57,8 +57,12 @@ class SerialDispatchMixin:
                 await self._pump(receive, TakeTurns())
             return
         self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
         await self._run_both(receive)
+
+    def channel_receive(self) -> Awaitable[dict]:
+        """The next event of this consumer's channel. A method, not channels' partial: the
+        events reader holds it for the socket's whole life (idle memory)."""
+        return self.channel_layer.receive(self.channel_name)
 
     def deliver_directly(self) -> None:
         """From now on, DIRECT_EVENTS that find this consumer idle are written to its socket in
@@ -98,7 +102,7 @@ class SerialDispatchMixin:
         events = asyncio.ensure_future(
             self._pump(self.channel_receive, one_at_a_time, on_error=stop_frames)
         )
-        events.add_done_callback(lambda _: stop_frames() if not events.cancelled() else None)
+        events.add_done_callback(stop_frames.unless_cancelled)
         try:
             await self._pump(receive, one_at_a_time)
         except StopConsumer:
@@ -185,6 +189,12 @@ class _OneCancel:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+    def unless_cancelled(self, events: asyncio.Task) -> None:
+        """The events reader's done callback: an end of its own (an error, StopConsumer)
+        ends the frames too; a cancel is the socket ending already."""
+        if not events.cancelled():
+            self()
 
     def disarm(self) -> None:
         self._task = None

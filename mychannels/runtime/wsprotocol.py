@@ -14,6 +14,7 @@ Measured in docs/performance.md.
 import inspect
 import struct
 from collections import deque
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import autobahn.websocket.protocol as autobahn_protocol
@@ -108,6 +109,77 @@ class _SendQueue:
         return item
 
 
+# What autobahn and Daphne set on every connection and an open, idle socket still has as set:
+# counters, flags, timers not started, empty buffers. Once open, an attribute whose value is
+# its default here is dropped from the connection and read from the class instead (the same
+# value), which keeps the attribute dict two size steps smaller (docs/performance.md, idle
+# memory). Each is set by `_connectionMade`, the handshake or Daphne's `onConnect` before it
+# is first read, so the class value is never seen in its place; a later write puts it back.
+_OPEN_DEFAULTS: dict[str, Any] = {
+    "_perMessageCompress": None,
+    "_raw_query_string": b"",
+    "autoPingPending": None,
+    "autoPingPendingCall": None,
+    "autoPingPendingSent": None,
+    "autoPingPendingSeq": 0,
+    "autoPingTimeoutCall": None,
+    "closeHandshakeTimeoutCall": None,
+    "closedByMe": False,
+    "control_frame_data": None,  # set when a control frame starts, None once it is handled
+    "current_frame": None,
+    "data": b"",
+    "droppedByMe": False,
+    "failedByMe": False,
+    "inside_message": False,
+    "localCloseCode": None,
+    "localCloseReason": None,
+    "openHandshakeTimeoutCall": None,
+    "protocol_to_accept": None,
+    "remoteCloseCode": None,
+    "remoteCloseReason": None,
+    "root_path": "",
+    "send_state": 0,
+    "trackedTimings": None,
+    "triggered": False,
+    "wasClean": False,
+    "wasCloseHandshakeTimeout": False,
+    "wasMaxFramePayloadSizeExceeded": False,
+    "wasMaxMessagePayloadSizeExceeded": False,
+    "wasNotCleanReason": None,
+    "wasOpenHandshakeTimeout": False,
+    "wasServerConnectionDropTimeout": False,
+    "wasServingFlashSocketPolicyFile": False,
+    "websocket_protocol_in_use": None,
+    "websocket_version": 13,  # RFC 6455's; any other version stays on the connection
+}
+
+# What only the opening handshake reads (autobahn's server side and Daphne's `onConnect`):
+# once open, the connection forgets it and reads these empty values from the class.
+_HANDSHAKE_ONLY: dict[str, Any] = {
+    "_wskey": None,
+    "application_deferred": None,  # Daphne's, fired once the application exists
+    "clean_headers": (),  # the scope has the headers (mychannels/runtime/server.py)
+    "http_headers": MappingProxyType({}),
+    "http_request_data": b"",
+    "http_request_host": None,
+    "http_request_params": MappingProxyType({}),
+    "http_request_path": None,
+    "http_request_uri": None,
+    "http_response_data": "",
+    "http_status_line": b"",
+    "websocket_extensions": (),
+    "websocket_extensions_in_use": (),
+    "websocket_origin": None,
+    "websocket_protocols": (),
+}
+
+_SCALARS = (type(None), bool, int, float, str, bytes)
+
+# Per-frame state autobahn leaves behind once a frame is done (it makes a new one for each
+# frame's header): dropped with the rest whenever no frame is in progress.
+_BETWEEN_FRAMES = ("current_frame_masker",)
+
+
 class ChatWebSocketProtocol(WebSocketProtocol):
     @property
     def send_queue(self) -> _SendQueue:
@@ -123,18 +195,61 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         super().onOpen()
         self._forget_handshake()
 
+    def serverAccept(self, subprotocol: str | None = None) -> None:
+        """Daphne's, which completes the handshake (onOpen runs inside it) and then deletes
+        its handshake deferred: the attribute dict is rebuilt after that, or it would keep
+        the larger table that one more key made it grow to."""
+        super().serverAccept(subprotocol)
+        if self.state == self.STATE_OPEN:
+            self._shed_defaults()
+
+    # Set by a pong: the ping's attributes are back at their defaults once it is handled.
+    _shed_after_data = False
+
+    def _onPong(self, payload: bytes) -> None:
+        super()._onPong(payload)
+        self._shed_after_data = True
+
+    def dataReceived(self, data: bytes) -> None:
+        """autobahn's; after a pong, the attributes Daphne's ping (every 20 s) and its pong
+        put back are dropped again, once the whole read is handled (autobahn resets the
+        frame's state after its handler returns)."""
+        super().dataReceived(data)
+        if self._shed_after_data and self.state == self.STATE_OPEN:
+            self._shed_after_data = False  # back at its default: shed with the rest
+            self._shed_defaults()
+
+    def _shed_defaults(self) -> None:
+        """Drop every attribute that holds its class's value (_OPEN_DEFAULTS, or the very
+        object the class has) and rebuild the attribute dict: a dict never shrinks when keys
+        are deleted from it."""
+        cls = type(self)
+        missing = object()
+        between_frames = self.current_frame is None
+        kept = {}
+        for name, value in vars(self).items():
+            default = getattr(cls, name, missing)
+            if value is default or (
+                type(value) in _SCALARS and type(default) is type(value) and default == value
+            ):
+                continue
+            if between_frames and name in _BETWEEN_FRAMES:
+                continue
+            kept[name] = value
+        self.__dict__ = kept
+
     def _forget_handshake(self) -> None:
         """Drop what the handshake left behind, which an open socket would otherwise hold for
         its whole life (docs/performance.md, idle memory): autobahn's parsed request and its
         header dict, Daphne's request object, and Twisted's HTTP channel with the upgraded
         request and its headers, kept only as the transport's registered producer. That
         producer does nothing once the request became a WebSocket (it pauses the network
-        only between requests), so unregistering it changes no flow control. The scope's
-        headers stay: the application has them."""
+        only between requests), so unregistering it changes no flow control. What else only
+        the handshake reads (_HANDSHAKE_ONLY) goes too; the scope's headers stay: the
+        application has them."""
         self.request = _RequestPath(self.request.path)
-        self.http_headers = {}
-        self.http_request_data = self.http_status_line = b""
-        self.http_request_params = {}
+        for name in _HANDSHAKE_ONLY:
+            self.__dict__.pop(name, None)
         transport = self.transport
         if isinstance(getattr(transport, "producer", None), HTTPChannel):
             transport.unregisterProducer()
@@ -177,6 +292,14 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         return True
 
 
+for _name, _value in {
+    **_OPEN_DEFAULTS,
+    **_HANDSHAKE_ONLY,
+    **dict.fromkeys(_BETWEEN_FRAMES),
+}.items():
+    setattr(ChatWebSocketProtocol, _name, _value)
+
+
 def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:
     """ChatWebSocketProtocol with the factory's options as class attributes. autobahn copies
     each of its 29 options from the factory onto every new connection, unless the protocol
@@ -188,4 +311,12 @@ def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:
     for name in ChatWebSocketProtocol.CONFIG_ATTRS:
         value = getattr(factory, name)
         options[name] = staticmethod(value) if inspect.isfunction(value) else value
+    # Every connection sets it so in Daphne's onConnect (mychannels/runtime/closecodes.py), before
+    # the option is first read: as the class's value, an open socket need not keep a copy.
+    options["failByDrop"] = False
+    # Every connection of the factory has the same factory and Daphne server: an open socket
+    # reads them from the class (the same objects).
+    options["factory"] = factory
+    if hasattr(factory, "server_class"):  # Daphne's factory: its server, as onConnect sets it
+        options["server"] = factory.server_class
     return type("ChatWebSocketProtocol", (ChatWebSocketProtocol,), options)

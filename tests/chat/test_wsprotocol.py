@@ -9,6 +9,7 @@ import pprint
 import select
 import socket
 import struct
+import sys
 
 import pytest
 from autobahn.twisted.websocket import WebSocketServerFactory
@@ -16,7 +17,7 @@ from autobahn.websocket.compress import PerMessageDeflate
 from autobahn.websocket.protocol import PayloadExceededError
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
-from twisted.internet import main, tcp
+from twisted.internet import defer, main, tcp
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.web.http import HTTPChannel
@@ -563,8 +564,11 @@ def test_the_servers_protocol_class_holds_the_factorys_options_so_connections_do
     copied = set(ChatWebSocketProtocol.CONFIG_ATTRS) & set(vars(protocol))
     assert copied == set(), f"copied onto the connection: {sorted(copied)}"
     assert (protocol.autoPingTimeout, protocol.maxMessagePayloadSize) == (7, 1234)
-    for name in ChatWebSocketProtocol.CONFIG_ATTRS:
+    for name in set(ChatWebSocketProtocol.CONFIG_ATTRS) - {"failByDrop"}:
         assert getattr(protocol, name) == getattr(factory, name), name
+    # A refused frame gets a close frame, not a dropped connection (closecodes.py): every
+    # connection of Daphne's sets this in onConnect; the server's class has it already.
+    assert protocol.failByDrop is False
     # The compression offer's accept callback is still a plain function, not a method.
     accept = factory.perMessageCompressionAccept
     assert protocol.perMessageCompressionAccept is accept
@@ -591,3 +595,118 @@ def test_the_lazy_send_queue_keeps_autobahns_order_for_chopped_writes():
         protocol._send()
     assert transport.value().endswith(b"abcdefgh")
     assert protocol.send_queue._items is None  # dropped once empty
+
+
+def handshaken_protocol(**options):
+    """A connection of the server's class through autobahn's own opening handshake and
+    Daphne's accept, with Daphne's onConnect stood in for (what it sets is set by hand)."""
+    factory = WebSocketServerFactory()
+    factory.setProtocolOptions(**options)
+    factory.protocol = protocol_with_options(factory)
+    protocol = factory.buildProtocol(None)
+    transport = TwistedLikeTransport()
+    protocol.makeConnection(transport)
+
+    def on_connect(request):
+        protocol.request = request
+        protocol.client_addr = ["127.0.0.1", 1]
+        protocol.server = type("Server", (), {"log_action": lambda *args: None})()
+        protocol.failByDrop = False  # closecodes.py's onConnect
+        protocol.root_path, protocol.protocol_to_accept = "", None
+        protocol.clean_headers = [(b"host", b"example.org")]
+        protocol.application_deferred = defer.succeed(None)
+        protocol.handshake_deferred = defer.Deferred()
+        return protocol.handshake_deferred
+
+    protocol.onConnect = on_connect
+    protocol.dataReceived(
+        b"GET /ws/chat/room/1/ HTTP/1.1\r\nHost: example.org\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\nOrigin: http://example.org\r\n\r\n"
+    )
+    assert protocol.state == protocol.STATE_CONNECTING
+    protocol.serverAccept()  # the application accepted
+    assert protocol.state == protocol.STATE_OPEN
+    return protocol, transport
+
+
+def test_an_open_socket_keeps_no_handshake_state_nor_copies_of_its_class_defaults():
+    """Once open, the connection keeps only what differs from its class (idle memory): no
+    handshake-only value, no counter or flag still at its default, in a dict small enough
+    for the next smaller size (21 keys: a dict's table shrinks only when rebuilt)."""
+    protocol, transport = handshaken_protocol()
+    assert b"101 Switching Protocols" in transport.value()
+    kept = vars(protocol)
+    for name in ("http_response_data", "_wskey", "websocket_extensions", "http_headers",
+                 "websocket_origin", "clean_headers", "wasClean", "closedByMe", "data",
+                 "websocket_version", "failByDrop", "application_deferred"):  # fmt: skip
+        assert name not in kept, name
+    assert len(kept) <= 21, sorted(kept)
+    assert sys.getsizeof(kept) == sys.getsizeof({name: None for name in kept})  # rebuilt
+    # Read from the class, the values are what autobahn had set.
+    assert (protocol.websocket_version, protocol.data, protocol.wasClean) == (13, b"", False)
+    assert protocol.http_headers == {} and protocol.http_response_data == ""
+
+
+def test_an_open_socket_without_its_defaults_still_frames_closes_and_fails_as_before():
+    protocol, transport = handshaken_protocol()
+    received = []
+    protocol.onMessage = lambda payload, binary: received.append(payload)
+    masked = bytes([0x81, 0x85, 1, 2, 3, 4]) + bytes(
+        b ^ m for b, m in zip(b"hello", b"\x01\x02\x03\x04\x01", strict=True)
+    )
+    protocol.dataReceived(masked)
+    assert received == [b"hello"]
+    protocol.sendMessage(b"hi")
+    assert transport.value().endswith(b"\x81\x02hi")
+    protocol.sendClose(4403)
+    assert protocol.closedByMe and protocol.localCloseCode == 4403
+    assert protocol.state == protocol.STATE_CLOSING
+
+
+def test_a_protocol_error_on_an_open_socket_closes_it_with_a_frame_not_a_drop():
+    """failByDrop comes from the class now: a bad frame still gets a close frame (1002)."""
+    protocol, transport = handshaken_protocol()
+    before = len(transport.value())
+    protocol.dataReceived(bytes([0x81, 0x05]) + b"hello")  # unmasked: a protocol error
+    assert protocol.failedByMe and not protocol.droppedByMe
+    close = transport.value()[before:]
+    assert close[:1] == b"\x88" and struct.unpack("!H", close[2:4]) == (1002,)
+
+
+def masked(opcode: int, payload: bytes) -> bytes:
+    """A client frame (RFC 6455 5.2: masked), payload up to 125 bytes."""
+    mask = b"\x0a\x0b\x0c\x0d"
+    body = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+
+def test_after_a_ping_and_its_pong_the_socket_sheds_what_they_put_back():
+    """Daphne pings every open socket every 20 s: the ping's and the pong's attributes go
+    back to their defaults once the pong is handled, and the dict is small again."""
+    protocol, transport = handshaken_protocol(autoPingTimeout=30)  # as Daphne sets it
+    size = sys.getsizeof(vars(protocol))
+    for _ in range(3):
+        protocol._sendAutoPing()  # what Daphne's check_timeouts calls
+        assert protocol.autoPingPending and protocol.autoPingTimeoutCall is not None
+        protocol.dataReceived(masked(10, protocol.autoPingPending))  # the client's pong
+        assert protocol.autoPingPending is None and protocol.autoPingTimeoutCall is None
+        assert sys.getsizeof(vars(protocol)) <= size, sorted(vars(protocol))
+        assert "current_frame_masker" not in vars(protocol)
+        assert "_shed_after_data" not in vars(protocol)  # not shedding on every later read
+    assert protocol.autoPingPendingSeq == 3  # what differs from the default stays
+    # And the socket still reads frames, pings included.
+    received = []
+    protocol.onMessage = lambda payload, binary: received.append(payload)
+    protocol.dataReceived(masked(1, b"still here"))
+    assert received == [b"still here"]
+    protocol.dataReceived(masked(9, b"ping?"))
+    assert transport.value().endswith(b"\x8a\x05ping?")  # answered with a pong
+
+
+def test_the_servers_class_holds_the_factory_and_daphnes_server():
+    factory = WebSocketServerFactory()
+    factory.server_class = object()  # Daphne's factory carries its server
+    factory.protocol = protocol_with_options(factory)
+    assert factory.protocol.factory is factory
+    assert factory.protocol.server is factory.server_class
