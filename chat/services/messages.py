@@ -1,6 +1,7 @@
 """Messages: post, edit and delete. Each validates, stores (committed before anyone hears of
 it, with the room's next version taken in the same transaction), then broadcasts."""
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import AsyncToSync, async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import (
@@ -322,12 +323,21 @@ async def _store(
     no files, nobody named): its one statement needs no thread, and the hop to one and back
     was a large part of a message's CPU (docs/performance.md). The rest keep the thread,
     where their extra reads and their transaction live."""
-    if asyncdb.enabled() and reply_to is None and not attachment_ids:
+    if asyncdb.enabled() and not _for_sync_code() and reply_to is None and not attachment_ids:
         tokens = rendering.parse(body)
         if not rendering.mention_candidates(tokens):
             html = rendering.render(tokens)
             return await _store_on_loop(room, author, body, html, client_id)
     return await run_write(_store_message, room, author, body, client_id, reply_to, attachment_ids)
+
+
+def _for_sync_code() -> bool:
+    """Whether this coroutine runs for sync code (`async_to_sync`: the admin, management
+    commands), whose thread `run_write` goes back to, with the caller's transaction, which a
+    connection of the loop's would not be in. asgiref's own test, in `sync_to_async`."""
+    if getattr(AsyncToSync.executors, "current", None) is not None:
+        return True
+    return asyncio.get_running_loop() in AsyncToSync.loop_thread_executors
 
 
 async def _store_on_loop(

@@ -295,3 +295,29 @@ async def test_messages_that_need_more_reads_keep_the_thread(monkeypatch):
         reply = await message_create(room=room, author=bob, body="yes", reply_to=first.message.pk)
     assert sent == [] and hops == ["_store_message", "_store_message"]
     assert named.message.mentions == ["bob"] and reply.message.reply_to_id == first.message.pk
+
+
+async def test_a_message_from_sync_code_stays_in_the_callers_transaction(monkeypatch):
+    """The admin posts through `async_to_sync(message_create)` inside its transaction: the
+    store goes back to its thread (not the loop's own connection, which would commit at
+    once), so a rollback stores and broadcasts nothing."""
+    from asgiref.sync import async_to_sync
+    from django.db import transaction
+
+    from chat.services.messages import message_create
+
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+
+    @sync_to_async
+    def post_then_roll_back() -> None:
+        with transaction.atomic():
+            async_to_sync(message_create)(room=room, author=alice, body="undone")
+            transaction.set_rollback(True)
+
+    with writes_on_the_loop(monkeypatch) as (sent, hops):
+        await post_then_roll_back()
+        await message_create(room=room, author=alice, body="from a socket")
+    assert sent and hops == ["_store_message"]  # the admin's on its thread, the socket's not
+    bodies = [b async for b in Message.objects.filter(room=room).values_list("body", flat=True)]
+    assert bodies == ["from a socket"]
