@@ -120,6 +120,11 @@ class SerialDispatchMixin:
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopConsumer):
                 await events
+            # The layer drops a channel only when its `receive` is cancelled mid-wait; the
+            # reader may have been cancelled elsewhere (waiting for its turn with an event).
+            forget = getattr(self.channel_layer, "forget_channel", None)
+            if forget is not None:
+                await forget(self.channel_name)
 
     async def _pump(
         self, source: Source, one_at_a_time: "TakeTurns", on_error: Callable | None = None

@@ -211,6 +211,19 @@ class GapAwareLoopLayer(RedisPubSubLoopLayer):
             self.channels.pop(channel, None)
             raise
 
+    async def forget_channel(self, channel: str) -> None:
+        """What `receive` does when it is cancelled while it waits: drop the channel's inbox
+        and its subscription. A consumer's reader cancelled anywhere else (waiting for its
+        turn behind the disconnect handler, with an event it had just read) left both behind,
+        and the inbox's direct handler kept the whole consumer, its socket and its scope alive
+        for the life of the process."""
+        if self.channels.pop(channel, None) is None:
+            return  # `receive` cleaned up already
+        try:
+            await self._get_shard(channel).unsubscribe(channel)
+        except Exception:  # as `receive`: Redis away is no reason to fail a socket's end
+            logger.exception("Unexpected exception while cleaning-up channel:")
+
     async def new_channel(self, prefix: str = "specific.") -> str:
         """As the base class, but a name whose Redis server is away is traded for another:
         the name is random, so it may as well land on a server that is up. With several
@@ -263,6 +276,10 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
         # The loop layer's own coroutine, with no frame of this method's around it for as
         # long as the socket waits (idle memory).
         return self._get_layer().receive(channel)
+
+    async def forget_channel(self, channel: str) -> None:
+        """The channel is no longer read (its consumer has ended): see the loop layer's."""
+        await self._get_layer().forget_channel(channel)
 
     def deliver_directly(self, channel: str, handler: Callable[[dict], bool] | None) -> None:
         """Lend (or, with None, take back) the channel's synchronous handler of group events

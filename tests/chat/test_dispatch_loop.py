@@ -312,3 +312,29 @@ async def test_take_turns_survives_a_waiter_cancelled_before_or_after_the_hand_o
     assert not turns.locked()
     async with turns:
         assert turns.locked()
+
+
+class EventWhileLeaving(SerialEchoConsumer):
+    """An event for the socket arrives while its disconnect handler runs: the layer's reader
+    has read it and waits for its turn when the consumer ends."""
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.send(self.channel_name, {"type": "test.echo", "n": 1})
+        await until(lambda: self._one_at_a_time._waiter is not None)
+
+
+@pytest.mark.redis
+async def test_an_ended_socket_leaves_no_channel_in_the_layer(pubsub_layer, monkeypatch):
+    """The pub/sub layer drops a channel only when its `receive` is cancelled mid-wait. A
+    reader cancelled while it waited for its turn left the channel's inbox behind, and its
+    direct handler kept the consumer and its socket alive for good (the soak's RSS growth)."""
+    monkeypatch.setattr("mychannels.runtime.dispatchloop.get_channel_layer", lambda _: pubsub_layer)
+    loop_layer = pubsub_layer._get_layer()
+    consumer = EventWhileLeaving.as_asgi(group=new_group(), probe=Probe())
+    comm = WebsocketCommunicator(consumer, "/")
+    assert (await comm.connect())[0]
+    (channel,) = loop_layer.channels  # the socket's own, its only one
+    await comm.disconnect()
+    assert comm.future.result() is None
+    assert channel not in loop_layer.channels
+    assert all(channel not in shard._subscribed_to for shard in loop_layer._shards)
