@@ -367,6 +367,9 @@ DAPHNE_WEBSOCKET_CONNECT_TIMEOUT = 30
 # Allocations between two runs of Python's cycle collector in the server (mychannels/serve.py):
 # Python's 700 cost 15-20% of the CPU of a connect storm (docs/performance.md).
 SERVER_GC_GEN0_THRESHOLD = env_int("SERVER_GC_GEN0_THRESHOLD", 10000)
+# Seconds between two hand-backs of the C allocator's free memory in the server
+# (mychannels/runtime/memorytrim.py); 0: never.
+SERVER_MALLOC_TRIM_SECONDS = env_int("SERVER_MALLOC_TRIM_SECONDS", 60)
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT", True)

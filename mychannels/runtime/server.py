@@ -14,8 +14,10 @@ from functools import partial
 from typing import Any
 
 from daphne.server import Server
+from django.conf import settings
 
 from mychannels.runtime.inbox import Inbox
+from mychannels.runtime.memorytrim import trim_every
 from mychannels.runtime.wsprotocol import protocol_with_options
 
 # Headers that differ on every connection: never shared, their name only.
@@ -62,6 +64,7 @@ class ChatServer(Server):
 
     def _factories_ready(self) -> None:
         self.ws_factory.protocol = protocol_with_options(self.ws_factory)
+        self._memory_trim = trim_every(settings.SERVER_MALLOC_TRIM_SECONDS)
         if self._then_ready is not None:
             self._then_ready()
 
