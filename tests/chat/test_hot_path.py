@@ -5,7 +5,7 @@ sync caller's transaction (the admin, management commands) still holds what it w
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -150,15 +150,20 @@ def counted_statements(monkeypatch) -> Iterator[list[str]]:
     runs: on SQLite the same statements go through Django's raw queries on threads)."""
     if not asyncdb.enabled():
         pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
-    sent: list[str] = []
-    real_rows = asyncdb.rows
+    yield recorded_calls(monkeypatch, asyncdb, "rows", lambda sql, params: sql)
 
-    async def counting_rows(sql, params):
-        sent.append(sql)
-        return await real_rows(sql, params)
 
-    monkeypatch.setattr(asyncdb, "rows", counting_rows)
-    yield sent
+def recorded_calls(monkeypatch, owner: object, name: str, record: Callable) -> list:
+    """Each call of the coroutine function `owner.name`, as `record(*args)`, passed on."""
+    seen: list = []
+    real = getattr(owner, name)
+
+    async def recording(*args):
+        seen.append(record(*args))
+        return await real(*args)
+
+    monkeypatch.setattr(owner, name, recording)
+    return seen
 
 
 async def test_opening_reads_are_one_query_each_and_authors_need_none(monkeypatch):
@@ -231,26 +236,12 @@ async def test_each_stage_of_an_opening_has_threads_of_its_own():
 
 @contextlib.contextmanager
 def writes_on_the_loop(monkeypatch) -> Iterator[list[str]]:
-    """Every writing statement sent on the event loop, and a failure if a message's store
-    hops to a thread (`run_write`) anyway."""
+    """Every writing statement sent on the event loop, and the name of each write that hops
+    to a thread (`run_write`)."""
     from chat.services import messages
 
-    sent: list[str] = []
-    real_write = asyncdb.write
-
-    async def counting_write(sql, params):
-        sent.append(sql)
-        return await real_write(sql, params)
-
-    monkeypatch.setattr(asyncdb, "write", counting_write)
-    hops: list[str] = []
-    real_run_write = messages.run_write
-
-    async def counting_run_write(function, *args):
-        hops.append(function.__name__)
-        return await real_run_write(function, *args)
-
-    monkeypatch.setattr(messages, "run_write", counting_run_write)
+    sent = recorded_calls(monkeypatch, asyncdb, "write", lambda sql, params: sql)
+    hops = recorded_calls(monkeypatch, messages, "run_write", lambda fn, *_: fn.__name__)
     yield sent, hops
 
 
