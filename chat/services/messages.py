@@ -4,8 +4,8 @@ it, with the room's next version taken in the same transaction), then broadcasts
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -301,14 +301,20 @@ def _message_by_client_id(room: Room, author: AbstractBaseUser, client_id: str |
     )
 
 
-async def run_write(function: Callable[..., Any], *args: Any) -> Any:
+@contextmanager
+def _unavailable_on_failure(room_id: Any) -> Iterator[None]:
     try:
-        return await sync_to_async(function)(*args)
+        yield
     except DatabaseError:
         # Nothing was stored, so nothing is broadcast; the writer may try again (with the
         # same client_id, a resent message can never be stored twice).
-        logger.exception("a write in room %s failed", getattr(args[0], "pk", args[0]))
+        logger.exception("a write in room %s failed", room_id)
         raise ServiceError("unavailable", "nothing was stored; try again") from None
+
+
+async def run_write(function: Callable[..., Any], *args: Any) -> Any:
+    with _unavailable_on_failure(getattr(args[0], "pk", args[0])):
+        return await sync_to_async(function)(*args)
 
 
 async def _store(
@@ -320,14 +326,14 @@ async def _store(
     attachment_ids: Sequence[int],
 ) -> tuple[Message, bool, bool, list[int] | None]:
     """`_store_message`, on the event loop for the message most are (PostgreSQL, no reply,
-    no files, nobody named): its one statement needs no thread, and the hop to one and back
-    was a large part of a message's CPU (docs/performance.md). The rest keep the thread,
-    where their extra reads and their transaction live."""
-    if asyncdb.enabled() and not _for_sync_code() and reply_to is None and not attachment_ids:
-        tokens = rendering.parse(body)
-        if not rendering.mention_candidates(tokens):
-            html = rendering.render(tokens)
-            return await _store_on_loop(room, author, body, html, client_id)
+    no files, no "@" that could name someone): its one statement needs no thread, and the
+    hop to one and back was a large part of a message's CPU (docs/performance.md). The rest
+    keep the thread, where their extra reads and their transaction live."""
+    # No "@", no mention: the body is parsed once, here or on the thread.
+    plain = reply_to is None and not attachment_ids and "@" not in body
+    if plain and asyncdb.enabled() and not _for_sync_code():
+        html = rendering.render(rendering.parse(body))
+        return await _store_on_loop(room, author, body, html, client_id)
     return await run_write(_store_message, room, author, body, client_id, reply_to, attachment_ids)
 
 
@@ -346,16 +352,15 @@ async def _store_on_loop(
     message = Message(
         room=room, author=author, body=body, html=html, client_id=client_id, mentions=[]
     )
-    try:
-        found = await _insert_on_loop(message)
-    except IntegrityError:
-        earlier = await run_write(_earlier_copy, room, author, client_id)
-        if earlier is None:
-            raise ServiceError("unavailable", "nothing was stored; try again") from None
-        return earlier, False, False, None
-    except DatabaseError:
-        logger.exception("a write in room %s failed", room.pk)
-        raise ServiceError("unavailable", "nothing was stored; try again") from None
+    with _unavailable_on_failure(room.pk):
+        try:
+            found = await _insert_on_loop(message)
+        except IntegrityError:
+            # A resend, as on the thread (_store_message): its first copy, else a failure.
+            earlier = await run_write(_earlier_copy, room, author, client_id)
+            if earlier is None:
+                raise
+            return earlier, False, False, None
     if not found:
         raise ServiceError("forbidden", "the author is not a member of this room")
     return message, True, False, _stored_row(message, found[0]).recipients
