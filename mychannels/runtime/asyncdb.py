@@ -25,6 +25,7 @@ from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.offthread import pooled, reads_pool
 
 ALIAS = "default"
+Params = Sequence[Any] | Mapping[str, Any]  # psycopg's %s or %(name)s placeholders
 
 
 @functools.cache
@@ -74,7 +75,7 @@ class LoopConnections:
         self._slots = asyncio.Semaphore(size)
         self._wait = wait
 
-    async def rows(self, sql: str, params: Sequence[Any], *, retry: bool = True) -> list[tuple]:
+    async def rows(self, sql: str, params: Params, *, retry: bool = True) -> list[tuple]:
         """The statement's rows. With `retry`, a statement that fails on a kept connection
         (PostgreSQL restarted meanwhile) is sent once more on a new one: right for a read,
         not for a write (`write`)."""
@@ -98,7 +99,7 @@ class LoopConnections:
         return await psycopg.AsyncConnection.connect(**_connection_params())
 
     async def _read(
-        self, connection: psycopg.AsyncConnection, sql: str, params: Sequence[Any]
+        self, connection: psycopg.AsyncConnection, sql: str, params: Params
     ) -> list[tuple]:
         try:
             cursor = await connection.execute(sql, params)
@@ -127,14 +128,14 @@ async def rows(sql: str, params: Sequence[Any]) -> list[tuple]:
     return await _statement(sql, params, retry=True)
 
 
-async def write(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
+async def write(sql: str, params: Params) -> list[tuple]:
     """The rows a writing statement returns, committed when this returns. Sent once: a
     connection can die after the commit, before the answer, so only the caller knows whether
     sending it again is safe."""
     return await _statement(sql, params, retry=False)
 
 
-async def _statement(sql: str, params: Any, *, retry: bool) -> list[tuple]:
+async def _statement(sql: str, params: Params, *, retry: bool) -> list[tuple]:
     try:
         return await _per_loop.get().rows(sql, params, retry=retry)
     except psycopg.OperationalError as error:

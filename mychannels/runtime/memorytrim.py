@@ -10,7 +10,9 @@ space inside the heap doubled while the live objects stayed flat (docs/performan
 
 import ctypes
 from collections.abc import Callable
-from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
 
 
 def malloc_trim() -> Callable[[], int] | None:
@@ -24,15 +26,13 @@ def malloc_trim() -> Callable[[], int] | None:
     return lambda: trim(0)
 
 
-def trim_every(seconds: float, clock: Any = None) -> Any:
+def trim_every(seconds: float, clock: IReactorTime | None = None) -> LoopingCall | None:
     """Trim every `seconds` on Twisted's reactor, or `clock` (not at once: nothing is freed
     yet); the LoopingCall, or None when `seconds` is 0 or there is nothing to call."""
-    from twisted.internet import task
-
     trim = malloc_trim()
     if seconds <= 0 or trim is None:
         return None
-    looping = task.LoopingCall(trim)
+    looping = LoopingCall(trim)
     if clock is not None:
         looping.clock = clock
     looping.start(seconds, now=False)
