@@ -13,6 +13,7 @@ from django.conf import settings
 
 from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.redisline import LineScript, RedisLine
 from mychannels.runtime.redisshards import Shards, redis_urls
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,16 @@ class RedisBuckets:
 
     @staticmethod
     def _server(url: str) -> Any:
+        # Every message pays for this call: a pipelined connection, not redis-py's pool
+        # (mychannels/runtime/redisline.py), on a plain redis:// server.
+        if RedisLine.handles(url):
+            return LineScript(RedisLine(url, timeout=5.0), _TOKEN_BUCKETS_LUA)
         return redis_client(url).register_script(_TOKEN_BUCKETS_LUA)
+
+    async def aclose(self) -> None:
+        for script in self._servers.all:
+            if isinstance(script, LineScript):
+                await script.line.aclose()
 
     def _went_down(self, error: Exception) -> None:
         if not self._redis_down:
@@ -118,7 +128,12 @@ def _make_buckets() -> MemoryBuckets | RedisBuckets:
     return RedisBuckets(url, settings.CHANNEL_LAYER_PREFIX) if url else MemoryBuckets()
 
 
-_buckets = PerLoop(_make_buckets)
+async def _close_buckets(held: MemoryBuckets | RedisBuckets) -> None:
+    if isinstance(held, RedisBuckets):
+        await held.aclose()
+
+
+_buckets = PerLoop(_make_buckets, close=_close_buckets)
 
 
 def buckets() -> MemoryBuckets | RedisBuckets:

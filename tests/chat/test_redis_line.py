@@ -1,0 +1,151 @@
+"""The pipelined Redis connection of the message path (mychannels/runtime/redisline.py), on
+real Redis servers: replies matched to callers in order, errors as redis-py's, a caller that
+gives up, a server that stops answering, restarts, or forgets its scripts."""
+
+import asyncio
+import uuid
+
+import pytest
+import redis
+from redis import asyncio as aioredis
+
+from mychannels.runtime.redisline import LineScript, RedisLine
+from tests.e2e.test_multiprocess import RedisServer
+from tests.liveserver import free_port
+from tests.services import ensure_redis
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def line():
+    connection = RedisLine(ensure_redis(), timeout=2.0)
+    yield connection
+    await connection.aclose()
+
+
+def key() -> str:
+    return f"test:line:{uuid.uuid4().hex}"
+
+
+async def test_replies_come_back_to_their_own_callers(line):
+    keys = [key() for _ in range(300)]
+    # Issued together: they go out in a few writes and come back in order.
+    firsts = await asyncio.gather(*(line.execute("INCRBY", k, i) for i, k in enumerate(keys)))
+    assert firsts == list(range(300))
+    assert await line.execute("SET", keys[0], "é") == b"OK"
+    assert await line.execute("GET", keys[0]) == "é".encode()
+    assert await line.execute("DEL", *keys) == 300
+
+
+async def test_an_error_reply_is_redis_pys_error_and_the_connection_stays(line):
+    name = key()
+    await line.execute("SET", name, "text")
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        await line.execute("INCR", name)
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        await line.execute("NO-SUCH-COMMAND")
+    assert await line.execute("GET", name) == b"text"
+    await line.execute("DEL", name)
+
+
+async def test_a_caller_that_gives_up_does_not_shift_the_replies(line):
+    waiting_on = key()
+    gave_up = asyncio.ensure_future(line.execute("BLPOP", waiting_on, 0.3))
+    await asyncio.sleep(0.05)
+    gave_up.cancel()
+    later = key()
+    # Redis answers BLPOP first (nil, after 0.3 s), then this: the nil is dropped.
+    assert await line.execute("INCR", later) == 1
+    with pytest.raises(asyncio.CancelledError):
+        await gave_up
+    assert await line.execute("INCR", later) == 2
+    await line.execute("DEL", later)
+
+
+async def test_a_server_that_stops_answering_times_out_and_the_next_call_reconnects():
+    line = RedisLine(ensure_redis(), timeout=0.3)
+    try:
+        with pytest.raises(redis.TimeoutError):
+            await line.execute("BLPOP", key(), 0)  # blocks for ever
+        name = key()
+        assert await line.execute("INCR", name) == 1
+        await line.execute("DEL", name)
+    finally:
+        await line.aclose()
+
+
+async def test_a_script_the_server_does_not_know_is_loaded_and_then_called_by_sha(line):
+    script = LineScript(line, "return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    name = key()
+    await line.execute("SCRIPT", "FLUSH")  # a restarted Redis knows no script
+    assert await script(keys=[name], args=[5]) == 5
+    assert await line.execute("SCRIPT", "EXISTS", script.sha) == [1]
+    assert await script(keys=[name], args=[2]) == 7
+    await line.execute("DEL", name)
+
+
+async def test_the_url_chooses_the_database():
+    base = ensure_redis().rsplit("/", 1)[0]
+    line = RedisLine(f"{base}/5")
+    reader = aioredis.Redis.from_url(f"{base}/5")
+    name = key()
+    try:
+        await line.execute("SET", name, "in five")
+        assert await reader.get(name) == b"in five"
+        assert await line.execute("DEL", name) == 1
+    finally:
+        await line.aclose()
+        await reader.aclose()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisServer(port=free_port(), log_path=tmp_path / "redis.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_restarted_server_is_reached_again_and_a_down_one_fails_fast(own_redis):
+    line = RedisLine(own_redis.url, timeout=2.0, connect_timeout=1.0)
+    try:
+        assert await line.execute("PING") == b"PONG"
+        own_redis.stop()
+        with pytest.raises(redis.ConnectionError):
+            await line.execute("PING")
+        own_redis.start()
+        # The kept connection died with the server: the call goes out again on a new one.
+        assert await line.execute("PING") == b"PONG"
+        own_redis.stop()
+        waiting = asyncio.ensure_future(line.execute("BLPOP", key(), 0))
+        await asyncio.sleep(0)
+        with pytest.raises(redis.ConnectionError):
+            await waiting
+    finally:
+        await line.aclose()
+
+
+async def test_a_password_in_the_url_is_sent(tmp_path):
+    port = free_port()
+    server = RedisServer(port=port, log_path=tmp_path / "redis.log")
+    server.start()
+    admin = aioredis.Redis.from_url(server.url)
+    try:
+        await admin.config_set("requirepass", "s3cret")
+        without = RedisLine(f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(redis.AuthenticationError):
+            await without.execute("PING")
+        await without.aclose()
+        line = RedisLine(f"redis://:s3cret@127.0.0.1:{port}/0")
+        assert await line.execute("PING") == b"PONG"
+        await line.aclose()
+    finally:
+        await admin.aclose()
+        server.stop()
+
+
+def test_only_plain_tcp_servers_are_taken():
+    assert RedisLine.handles("redis://127.0.0.1:6379/0")
+    assert not RedisLine.handles("rediss://cache.example:6380/0")
+    assert not RedisLine.handles("unix:///run/redis.sock")
