@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from mychannels.runtime.identitycache import IdentityCache
 from mychannels.runtime.inbox import Inbox
 from mychannels.runtime.redisline import RedisLine
+from mychannels.runtime.subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +71,14 @@ class GapAwareShardConnection(RedisSingleShardConnection):
         self._requests: list[tuple[str, str, asyncio.Future]] = []
         self._sender: asyncio.Task | None = None
         address = self.host.get("address", "")
+        self._lean = RedisLine.handles(address)  # plain redis://: no redis-py on the hot path
         self._publisher = (
             RedisLine(
                 address,
                 timeout=self.host.get("socket_timeout") or 5.0,
                 connect_timeout=self.host.get("socket_connect_timeout") or 5.0,
             )
-            if RedisLine.handles(address)
+            if self._lean
             else None
         )
 
@@ -93,6 +95,9 @@ class GapAwareShardConnection(RedisSingleShardConnection):
         await super().flush()
         if self._publisher is not None:
             await self._publisher.aclose()
+        if isinstance(self._pubsub, Subscriber):
+            await self._pubsub.aclose()
+            self._pubsub = None
 
     async def subscribe(self, channel: str) -> None:
         await self._request("subscribe", channel)
@@ -145,11 +150,14 @@ class GapAwareShardConnection(RedisSingleShardConnection):
                 done.set_result(None)
 
     def _receive_message(self, message: dict | None) -> None:
-        """As the base class, but a group event goes straight to the members that can take it
-        now (mychannels/runtime/fanout.py), decoded once; the others get it in their queues."""
-        if message is None:
-            return
-        name, data = message["channel"], message["data"]
+        """As the base class (redis-py's PubSub, on a TLS or socket-file server)."""
+        if message is not None:
+            self._deliver(message["channel"], message["data"])
+
+    def _deliver(self, name: bytes | str, data: bytes) -> None:
+        """A published message to this process's channels: a group event goes straight to
+        the members that can take it now (mychannels/runtime/fanout.py), decoded once; the
+        others get it in their queues."""
         if isinstance(name, bytes):
             name = name.decode()
         layer = self.channel_layer
@@ -171,10 +179,25 @@ class GapAwareShardConnection(RedisSingleShardConnection):
             inbox.put_nowait(data)
 
     def _ensure_redis(self) -> None:
+        if self._lean:
+            # Subscriptions on a connection whose messages are handed over as they are read
+            # (mychannels/runtime/subscriber.py); the publishes have their own.
+            if self._pubsub is None:
+                self._pubsub = Subscriber(
+                    self.host["address"],
+                    self._deliver,
+                    self._announce_gap,
+                    connect_timeout=self.host.get("socket_connect_timeout") or 5.0,
+                )
+            return
         if self._redis is not None:
             return
         super()._ensure_redis()
         self._pubsub = _GapAwarePubSub(self._redis.connection_pool, on_reconnect=self._announce_gap)
+
+    def _ensure_receiver(self) -> None:
+        if not self._lean:  # the subscriber reads its own connection: no polling task
+            super()._ensure_receiver()
 
     def _announce_gap(self) -> None:
         """Tell the local members of every group this server carries that they may have
