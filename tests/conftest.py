@@ -17,6 +17,8 @@ from django.test import override_settings
 
 from chat.models import Room
 from mychannels.asgi import application
+from tests.liveserver import free_port
+from tests.services import RedisServer
 
 HOST = "testserver"
 ORIGIN = f"http://{HOST}"
@@ -193,3 +195,12 @@ def admin_room_form(room: Room, members: dict[int, str]) -> dict:
         }
     form[f"{prefix}-TOTAL_FORMS"] = str(len(rows) + len(new))
     return form
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, on a free port, that it may stop and start."""
+    server = RedisServer(port=free_port(), log_path=tmp_path / "redis.log")
+    server.start()
+    yield server
+    server.stop()

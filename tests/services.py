@@ -119,3 +119,45 @@ def scaled_service(
         finally:
             for server in servers:
                 server.stop()
+
+
+class RedisServer:
+    """A redis-server of this test's own, on a free port, that it may kill and restart."""
+
+    def __init__(self, port: int, log_path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server on {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

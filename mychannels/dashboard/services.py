@@ -31,6 +31,7 @@ from chat.services.presence import users_present_count
 from chat.socketcap import sockets_open_count
 from mychannels.dashboard import counters
 from mychannels.runtime.loopcache import PerLoop
+from mychannels.runtime.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class StatsTicker:
     def __init__(self) -> None:
         self._receivers: dict[StatsReceiver, str] = {}  # -> the last text it was sent
         self._latest: tuple[float, str] | None = None  # (loop time computed, text)
-        self._computing: asyncio.Future[str] | None = None
+        self._compute = SingleFlight(self._compute_once)  # one computation for all who ask
         self._task: asyncio.Task | None = None
         self.computations = 0  # how many frames this ticker computed (tests read it)
 
@@ -128,15 +129,6 @@ class StatsTicker:
         if self._latest is not None and loop.time() - self._latest[0] < TICK_SECONDS:
             return self._latest[1]
         return await self._compute()
-
-    async def _compute(self) -> str:
-        if self._computing is None:
-            self._computing = asyncio.ensure_future(self._compute_once())
-            self._computing.add_done_callback(self._computed)
-        return await asyncio.shield(self._computing)
-
-    def _computed(self, future: asyncio.Future) -> None:
-        self._computing = None
 
     async def _compute_once(self) -> str:
         self.computations += 1

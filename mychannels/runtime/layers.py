@@ -72,11 +72,12 @@ class GapAwareShardConnection(RedisSingleShardConnection):
         self._sender: asyncio.Task | None = None
         address = self.host.get("address", "")
         self._lean = RedisLine.handles(address)  # plain redis://: no redis-py on the hot path
+        self._connect_timeout = self.host.get("socket_connect_timeout") or 5.0
         self._publisher = (
             RedisLine(
                 address,
                 timeout=self.host.get("socket_timeout") or 5.0,
-                connect_timeout=self.host.get("socket_connect_timeout") or 5.0,
+                connect_timeout=self._connect_timeout,
             )
             if self._lean
             else None
@@ -187,7 +188,7 @@ class GapAwareShardConnection(RedisSingleShardConnection):
                     self.host["address"],
                     self._deliver,
                     self._announce_gap,
-                    connect_timeout=self.host.get("socket_connect_timeout") or 5.0,
+                    connect_timeout=self._connect_timeout,
                 )
             return
         if self._redis is not None:

@@ -24,6 +24,8 @@ from redis import exceptions
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import parse_url
 
+from mychannels.runtime.singleflight import SingleFlight
+
 Arg = bytes | str | int | float
 
 
@@ -120,7 +122,7 @@ class RedisLine:
         self._connect_timeout = connect_timeout
         self._name = f"Redis {self._host}:{self._port}"
         self._protocol: _LineProtocol | None = None
-        self._connecting: asyncio.Future | None = None
+        self._connect = SingleFlight(self._reconnect)
 
     @staticmethod
     def handles(url: str) -> bool:
@@ -145,18 +147,11 @@ class RedisLine:
     async def _connected(self) -> _LineProtocol:
         if self._protocol is not None and not self._protocol.closed:
             return self._protocol
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-            self._connecting.add_done_callback(self._connected_or_not)
-        return await asyncio.shield(self._connecting)
+        return await self._connect()
 
-    def _connected_or_not(self, connecting: asyncio.Future) -> None:
-        self._connecting = None
-        if not connecting.cancelled() and connecting.exception() is None:
-            self._protocol = connecting.result()
-
-    async def _connect(self) -> _LineProtocol:
-        return await self.open()
+    async def _reconnect(self) -> _LineProtocol:
+        self._protocol = await self.open()
+        return self._protocol
 
     async def open(
         self, factory: Callable[[], asyncio.Protocol] | None = None, *, select: bool = True

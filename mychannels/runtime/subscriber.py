@@ -20,6 +20,7 @@ import hiredis
 from redis import exceptions
 
 from mychannels.runtime.redisline import RedisLine
+from mychannels.runtime.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Subscriber:
         self._on_reconnect = on_reconnect
         self._longest_pause = longest_pause
         self._protocol: _PushProtocol | None = None
-        self._connecting: asyncio.Future | None = None
+        self._connect = SingleFlight(self._open)
         self._reconnecting: asyncio.Task | None = None
         self._connected_before = False
         self._closing = False
@@ -99,15 +100,9 @@ class Subscriber:
     async def _connected(self) -> _PushProtocol:
         if self._protocol is not None and not self._protocol.closed:
             return self._protocol
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-            self._connecting.add_done_callback(self._connect_done)
-        return await asyncio.shield(self._connecting)
+        return await self._connect()
 
-    def _connect_done(self, connecting: asyncio.Future) -> None:
-        self._connecting = None
-
-    async def _connect(self) -> _PushProtocol:
+    async def _open(self) -> _PushProtocol:
         # Pub/sub channels belong to no database: no SELECT.
         protocol = await self._server.open(
             lambda: _PushProtocol(self._on_message, self._lost), select=False

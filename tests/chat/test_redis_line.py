@@ -10,8 +10,6 @@ import redis
 from redis import asyncio as aioredis
 
 from mychannels.runtime.redisline import LineScript, RedisLine
-from tests.e2e.test_multiprocess import RedisServer
-from tests.liveserver import free_port
 from tests.services import ensure_redis
 
 pytestmark = pytest.mark.redis
@@ -99,14 +97,6 @@ async def test_the_url_chooses_the_database():
         await reader.aclose()
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    server = RedisServer(port=free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    yield server
-    server.stop()
-
-
 async def test_a_restarted_server_is_reached_again_and_a_down_one_fails_fast(own_redis):
     line = RedisLine(own_redis.url, timeout=2.0, connect_timeout=1.0)
     try:
@@ -126,11 +116,9 @@ async def test_a_restarted_server_is_reached_again_and_a_down_one_fails_fast(own
         await line.aclose()
 
 
-async def test_a_password_in_the_url_is_sent(tmp_path):
-    port = free_port()
-    server = RedisServer(port=port, log_path=tmp_path / "redis.log")
-    server.start()
-    admin = aioredis.Redis.from_url(server.url)
+async def test_a_password_in_the_url_is_sent(own_redis):
+    port = own_redis.port
+    admin = aioredis.Redis.from_url(own_redis.url)
     try:
         await admin.config_set("requirepass", "s3cret")
         without = RedisLine(f"redis://127.0.0.1:{port}/0")
@@ -142,7 +130,6 @@ async def test_a_password_in_the_url_is_sent(tmp_path):
         await line.aclose()
     finally:
         await admin.aclose()
-        server.stop()
 
 
 def test_only_plain_tcp_servers_are_taken():

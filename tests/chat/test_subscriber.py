@@ -10,7 +10,6 @@ import redis
 from redis import asyncio as aioredis
 
 from mychannels.runtime.subscriber import SUBSCRIBE_BATCH, Subscriber
-from tests.e2e.test_multiprocess import RedisServer
 from tests.liveserver import free_port
 from tests.services import ensure_redis
 
@@ -73,14 +72,6 @@ async def test_messages_reach_the_handler_in_order_until_unsubscribed(publisher)
         assert heard.reconnects == 0
     finally:
         await subscriber.aclose()
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    server = RedisServer(port=free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_server_that_comes_back_is_subscribed_again_and_then_it_is_told(own_redis):

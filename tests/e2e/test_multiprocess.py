@@ -8,13 +8,11 @@ import asyncio
 import contextlib
 import json
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 import websockets
 
 from tests.e2e.livechat import (
@@ -27,14 +25,13 @@ from tests.e2e.livechat import (
 from tests.liveserver import (
     ServerProcess,
     ServiceConfig,
-    free_port,
     fresh_postgres_database,
     login,
     prepare_database,
     room_id,
     start_servers,
 )
-from tests.services import ensure_postgres, scaled_service
+from tests.services import RedisServer, ensure_postgres, scaled_service
 
 pytestmark = pytest.mark.e2e
 
@@ -216,56 +213,6 @@ async def test_catch_up_while_messages_keep_arriving_misses_and_repeats_nothing(
         f"{reader.duplicates_dropped} replayed frames dropped by id"
     )
     await reader.stop()
-
-
-@pytest.fixture
-def own_redis(tmp_path) -> Iterator["RedisServer"]:
-    server = RedisServer(port=free_port(), log_path=tmp_path / "redis.log")
-    server.start()
-    yield server
-    server.stop()
-
-
-class RedisServer:
-    """A redis-server of this test's own, on a free port, that it may kill and restart."""
-
-    def __init__(self, port: int, log_path) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server on {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture

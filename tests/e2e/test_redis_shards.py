@@ -17,7 +17,7 @@ import websockets
 
 from mychannels.runtime.redisshards import group_channel_name, shard_index
 from tests.e2e.livechat import next_of, open_socket, post_message
-from tests.e2e.test_multiprocess import DEMO_USERS, FAST_POSTING, RedisServer
+from tests.e2e.test_multiprocess import DEMO_USERS, FAST_POSTING
 from tests.liveserver import (
     ServiceConfig,
     free_port,
@@ -27,7 +27,7 @@ from tests.liveserver import (
     prepare_database,
     start_servers,
 )
-from tests.services import ensure_postgres
+from tests.services import RedisServer, ensure_postgres
 
 pytestmark = pytest.mark.e2e
 
