@@ -141,6 +141,9 @@ def after_commit(broadcast: Callable[..., Any], *args: Any) -> bool:
 
 def rendered(room_id: int, body: str) -> tuple[str, list[str]]:
     """The body's html and the members it mentions (a query only when it names someone)."""
+    html = rendering.plain_text_html(body)  # no "@" in it: nobody is mentioned
+    if html is not None:
+        return html, []
     tokens = rendering.parse(body)
     candidates = rendering.mention_candidates(tokens)
     members = member_usernames(room_id, candidates) if candidates else []
@@ -332,7 +335,7 @@ async def _store(
     # No "@", no mention: the body is parsed once, here or on the thread.
     plain = reply_to is None and not attachment_ids and "@" not in body
     if plain and asyncdb.enabled() and not _for_sync_code():
-        html = rendering.render(rendering.parse(body))
+        html = rendering.render_body(body)
         return await _store_on_loop(room, author, body, html, client_id)
     return await run_write(_store_message, room, author, body, client_id, reply_to, attachment_ids)
 

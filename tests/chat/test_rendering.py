@@ -1,11 +1,12 @@
 """Message bodies to the contract's HTML: what each Markdown construct gives, and that
 hostile input never becomes markup."""
 
+import random
 import re
 
 import pytest
 
-from chat.rendering import mention_candidates, parse, render_body
+from chat.rendering import mention_candidates, parse, plain_text_html, render, render_body
 
 ALLOWED = {"p", "br", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
            "a", "span"}  # fmt: skip
@@ -76,3 +77,73 @@ def test_mentions_outside_code_and_links_of_members_only():
     assert '<span class="mention" data-username="carol">@carol</span>.' in html
     assert "<code>@bob</code>" in html and "@stranger" in html
     assert html.count('class="mention"') == 2
+
+
+# The plain-text path must give exactly what the parser gives. Random bodies over an alphabet
+# of plain characters, markdown's own, spaces and other scripts: of those it takes, every one
+# is compared with the parser's html.
+_ALPHABET = [
+    *"abcXYZ019 ,.?!'\"()/;:%$^=|+-*_~`#&<>[]\\@\n\t",
+    *("é", "ß", "中", "٣", "²", "\u0131", "ﬁ", "\u00a0", "\u3000", "\u200b", "\u0301"),
+]
+
+
+def test_plain_text_html_is_the_parsers_html():
+    rng = random.Random(20261202)
+    taken = 0
+    for _ in range(30_000):
+        body = "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 14)))
+        html = plain_text_html(body)
+        if html is not None:
+            taken += 1
+            assert html == render(parse(body)), body
+            assert re.fullmatch(r"<p>[^<>]*</p>", html), body  # text only, never a tag
+    assert taken > 1_000  # the comparison ran on many bodies, not a few
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hello there, how are you?",
+        "well-known (really) fact; 100% sure!",
+        "B|3|17|1733141234.567890",
+        "x - y + z = 2",
+        'she said "yes"',
+        "naïve café 中文 ٣.",
+    ],
+)
+def test_plain_text_takes_plain_prose(body):
+    assert plain_text_html(body) == render(parse(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "1. first",
+        "2)",
+        "- item",
+        "+ item",
+        "see example.com",
+        "go https://example.com",
+        "mail bob@example.com",
+        " leading space",
+        "trailing space ",
+        "    code",
+        "a\nb",
+        "*em*",
+        "a_b_c",
+        "&amp;",
+        "<b>",
+        "[x](y)",
+        "\\*",
+        "`x`",
+        "~~x~~",
+        "# heading",
+        "> quote",
+        "no\u00a0break",
+        "",
+    ],
+)
+def test_plain_text_leaves_markdown_to_the_parser(body):
+    assert plain_text_html(body) is None
+    render_body(body)  # and the parser still takes it
