@@ -32,17 +32,22 @@ def text_writer(send: Any) -> TextWriter | None:
         and len(send.args) == 1
     ):
         return None
-    return _DaphneTextWriter(send.func.__self__.connections, send.args[0])
+    protocol = send.args[0]
+    details = send.func.__self__.connections.get(protocol)
+    return None if details is None else _DaphneTextWriter(details, protocol)
 
 
 class _DaphneTextWriter:
     """As Daphne's `handle_reply` of a text `websocket.send`. One per open socket: slots. How
     the protocol takes a text is decided once here, not on every delivery."""
 
-    __slots__ = ("connections", "protocol", "send_text")
+    __slots__ = ("details", "protocol", "send_text")
 
-    def __init__(self, connections: dict, protocol: Any) -> None:
-        self.connections = connections
+    def __init__(self, details: dict, protocol: Any) -> None:
+        # Daphne's entry for this connection, which it marks "disconnected" when the socket
+        # goes and drops only after that: read here without hashing the protocol (a Python
+        # __hash__ of Daphne's) once per member of every broadcast.
+        self.details = details
         self.protocol = protocol
         if isinstance(protocol, ChatWebSocketProtocol):
             self.send_text = protocol.send_text
@@ -54,7 +59,5 @@ class _DaphneTextWriter:
 
     def __call__(self, text: str) -> None:
         # As Daphne's handle_reply: nothing for a connection that is gone.
-        state = self.connections.get(self.protocol)
-        if state is None or state.get("disconnected"):
-            return
-        self.send_text(text)
+        if "disconnected" not in self.details:
+            self.send_text(text)

@@ -168,15 +168,23 @@ class GapAwareShardConnection(RedisSingleShardConnection):
             queue.put_nowait(data)
             return
         event = None
+        # Once per member of every broadcast: Inbox.parked and the handler's error guard are
+        # written out here rather than called.
         for channel in tuple(layer.groups.get(name, ())):
             inbox = channels.get(channel)
             if inbox is None:
                 continue
-            if inbox.direct is not None and inbox.parked():
+            direct, reader = inbox.direct, inbox._reader
+            if direct is not None and reader is not None and not inbox._items and not reader.done():
                 if event is None:
                     event = layer.channel_layer.deserialize(data)
-                if _handled(inbox.direct, event):
-                    continue
+                try:
+                    if direct(event):
+                        continue
+                except Exception:
+                    # The event takes the consumer's own path, which meets the same error
+                    # and ends that consumer as it always did (not this receiver).
+                    logger.exception("a direct delivery failed; it goes through the consumer")
             inbox.put_nowait(data)
 
     def _ensure_redis(self) -> None:
@@ -222,16 +230,6 @@ class GapAwareShardConnection(RedisSingleShardConnection):
             queue = layer.channels.get(channel)
             if queue is not None:
                 queue.put_nowait(event)
-
-
-def _handled(handler: Callable[[dict], bool], event: dict) -> bool:
-    """The handler's answer; False when it fails, so the event takes the consumer's own path,
-    which meets the same error and ends that consumer as it always did (not this receiver)."""
-    try:
-        return handler(event)
-    except Exception:
-        logger.exception("a direct delivery failed; the event goes through the consumer")
-        return False
 
 
 def _runs_of_a_kind(

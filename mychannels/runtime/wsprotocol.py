@@ -68,13 +68,19 @@ def write_now(transport: Any, data: bytes) -> None:
         and not transport.dataBuffer
         and not transport._tempDataBuffer
     ):
-        sent = transport.writeSomeData(data)  # Twisted's own non-blocking send
-        if isinstance(sent, int):
-            if sent == len(data):
-                return
-            data = data[sent:]
-        # A lost connection: the buffered write below meets the same error on the next
-        # turn of the loop and closes the connection through Twisted's usual path.
+        # The socket's own non-blocking send, as Twisted's writeSomeData makes it, without
+        # its slice and retry wrapper: this runs once per member of every broadcast.
+        try:
+            sent = transport.socket.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0  # the kernel's buffer is full: Twisted sends it when it can
+        except OSError:
+            # A lost connection: the buffered write below meets the same error on the next
+            # turn of the loop and closes the connection through Twisted's usual path.
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
     transport.write(data)
 
 

@@ -176,7 +176,9 @@ def test_frame_cache_is_never_fooled_by_a_reused_id():
 
 class FakeTransport:
     """The attributes write_now reads on Twisted's tcp.Connection, with a recording of the
-    calls. `accept` decides what writeSomeData returns for the data it is given."""
+    calls. `accept` decides what its socket's send takes of the data it is given: a count,
+    0 for a full buffer (the socket raises BlockingIOError) or CONNECTION_LOST (it raises
+    ConnectionResetError)."""
 
     def __init__(self, accept=len, data_buffer=b"", temp_buffer=(), tls=False):
         if tls is not None:  # None: no TLS attribute at all
@@ -187,10 +189,15 @@ class FakeTransport:
         self._tempDataBuffer = list(temp_buffer)
         self.accept = accept
         self.calls = []
+        self.socket = self
 
-    def writeSomeData(self, data):
+    def send(self, data):
         result = self.accept(data)
-        self.calls.append(("writeSomeData", bytes(data), result))
+        self.calls.append(("send", bytes(data), result))
+        if result is main.CONNECTION_LOST:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        if result == 0:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
         return result
 
     def write(self, data):
@@ -198,8 +205,9 @@ class FakeTransport:
         self._tempDataBuffer.append(bytes(data))
 
     def sent(self) -> bytes:
-        """What went out, in order: what writeSomeData took, then what was buffered."""
-        taken = b"".join(call[1][: call[2]] for call in self.calls if call[0] == "writeSomeData")
+        """What went out, in order: what the socket took, then what was buffered."""
+        sent = [call for call in self.calls if call[0] == "send" and isinstance(call[2], int)]
+        taken = b"".join(data[:result] for _, data, result in sent)
         return taken + b"".join(self._tempDataBuffer)
 
 
@@ -209,14 +217,14 @@ FRAME = text_frame("é" * 3000)
 def test_write_now_sends_at_once_when_nothing_is_buffered():
     transport = FakeTransport()
     write_now(transport, FRAME)
-    assert transport.calls == [("writeSomeData", FRAME, len(FRAME))]
+    assert transport.calls == [("send", FRAME, len(FRAME))]
 
 
 @pytest.mark.parametrize("taken", [0, 1, 2, 1000, len(FRAME) - 1])
 def test_write_now_buffers_the_remainder_of_a_partial_send(taken):
     transport = FakeTransport(accept=lambda data: taken)
     write_now(transport, FRAME)
-    assert transport.calls == [("writeSomeData", FRAME, taken), ("write", FRAME[taken:])]
+    assert transport.calls == [("send", FRAME, taken), ("write", FRAME[taken:])]
     assert transport.sent() == FRAME
 
 
@@ -224,7 +232,7 @@ def test_write_now_buffers_everything_when_the_connection_is_lost():
     transport = FakeTransport(accept=lambda data: main.CONNECTION_LOST)
     write_now(transport, FRAME)
     assert transport.calls == [
-        ("writeSomeData", FRAME, main.CONNECTION_LOST),
+        ("send", FRAME, main.CONNECTION_LOST),
         ("write", FRAME),  # Twisted meets the same error on its next write and closes
     ]
 
@@ -245,7 +253,7 @@ def test_write_now_after_a_partial_send_keeps_later_frames_behind_the_remainder(
     transport = FakeTransport(accept=lambda data: 10)
     write_now(transport, FRAME)
     write_now(transport, b"next frame")  # the remainder is buffered now
-    assert [call[0] for call in transport.calls] == ["writeSomeData", "write", "write"]
+    assert [call[0] for call in transport.calls] == ["send", "write", "write"]
     assert transport.sent() == FRAME + b"next frame"
 
 
@@ -323,18 +331,27 @@ def drain(connection, reactor, peer, expected_length: int) -> bytes:
     raise AssertionError(f"received {len(received)} of {expected_length} bytes")
 
 
+class RecordingSocket:
+    """The connection's real socket, with what write_now sends on it directly recorded."""
+
+    def __init__(self, connection):
+        self.connection, self.real, self.direct = connection, connection.socket, []
+
+    def send(self, data):
+        assert not self.connection.dataBuffer and not self.connection._tempDataBuffer
+        self.direct.append(bytes(data))
+        return self.real.send(data)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
 def test_write_now_on_a_real_tcp_connection_keeps_order_under_back_pressure(tcp_pair):
     connection, reactor, peer = tcp_pair
     assert connection.TLS is False  # the attribute write_now relies on
-    direct = []
-    real_send = connection.writeSomeData
-
-    def recording_send(data):
-        assert not connection.dataBuffer and not connection._tempDataBuffer
-        direct.append(bytes(data))
-        return real_send(data)
-
-    connection.writeSomeData = recording_send
+    real_socket = connection.socket
+    recording = connection.socket = RecordingSocket(connection)
+    direct = recording.direct
     frames = [text_frame(f"{i:04d} " + "é€😀" * (i * 400 + 1)) for i in range(40)]
     frames.append(text_frame("z" * 200_000))  # more than Twisted's SEND_LIMIT in one go
     for frame in frames:
@@ -344,14 +361,15 @@ def test_write_now_on_a_real_tcp_connection_keeps_order_under_back_pressure(tcp_
     assert 0 < len(direct) < len(frames), len(direct)
     assert direct == frames[: len(direct)]
     assert connection in reactor.writers
-    connection.writeSomeData = real_send
+    connection.socket = real_socket  # Twisted's own writes of its buffer are not recorded
     stream = drain(connection, reactor, peer, sum(map(len, frames)))
     assert stream == b"".join(frames)
     # Once the buffer is empty, the next frame goes straight out again.
     assert connection not in reactor.writers
-    connection.writeSomeData = recording_send
+    connection.socket = recording
     write_now(connection, text_frame("after"))
     assert direct[-1] == text_frame("after")
+    connection.socket = real_socket
     assert drain(connection, reactor, peer, len(text_frame("after"))) == text_frame("after")
 
 
@@ -384,8 +402,9 @@ class TwistedLikeTransport(StringTransport):
         super().__init__()
         self._tempDataBuffer = []
         self.direct_sends = []
+        self.socket = self
 
-    def writeSomeData(self, data):
+    def send(self, data):
         self.direct_sends.append(data)
         self.io.write(data)
         return len(data)
