@@ -34,14 +34,20 @@ def text_writer(send: Any) -> TextWriter | None:
         return None
     protocol = send.args[0]
     details = send.func.__self__.connections.get(protocol)
-    return None if details is None else _DaphneTextWriter(details, protocol)
+    if details is None:
+        return None
+    if isinstance(protocol, ChatWebSocketProtocol):
+        # Its send_text sends only while the socket is open, and Daphne marks a connection
+        # disconnected only once autobahn has closed it: no table to read per delivery.
+        return protocol.send_text
+    return _DaphneTextWriter(details, protocol)
 
 
 class _DaphneTextWriter:
-    """As Daphne's `handle_reply` of a text `websocket.send`. One per open socket: slots. How
-    the protocol takes a text is decided once here, not on every delivery."""
+    """As Daphne's `handle_reply` of a text `websocket.send`, for a protocol other than ours.
+    One per open socket: slots."""
 
-    __slots__ = ("details", "protocol", "send_text")
+    __slots__ = ("details", "protocol")
 
     def __init__(self, details: dict, protocol: Any) -> None:
         # Daphne's entry for this connection, which it marks "disconnected" when the socket
@@ -49,15 +55,8 @@ class _DaphneTextWriter:
         # __hash__ of Daphne's) once per member of every broadcast.
         self.details = details
         self.protocol = protocol
-        if isinstance(protocol, ChatWebSocketProtocol):
-            self.send_text = protocol.send_text
-        else:
-            self.send_text = self._reply
-
-    def _reply(self, text: str) -> None:
-        self.protocol.handle_reply({"type": "websocket.send", "text": text})
 
     def __call__(self, text: str) -> None:
         # As Daphne's handle_reply: nothing for a connection that is gone.
         if "disconnected" not in self.details:
-            self.send_text(text)
+            self.protocol.handle_reply({"type": "websocket.send", "text": text})

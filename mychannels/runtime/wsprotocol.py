@@ -48,6 +48,10 @@ class FrameCache(IdentityCache[str, bytes]):
         super().__init__(size)
 
     def frame(self, text: str) -> bytes:
+        # The hit, once per member of a broadcast, without the generic lookup's call.
+        entry = self._entries.get(id(text))
+        if entry is not None and entry[0] is text:
+            return entry[1]
         return self.get(text, text_frame)
 
 
@@ -271,18 +275,38 @@ class ChatWebSocketProtocol(WebSocketProtocol):
 
     def send_text(self, text: str) -> None:
         """`handle_reply` of a `websocket.send` with this text, for a caller that holds no
-        message dict (mychannels/runtime/fanout.py)."""
-        if not self._send_text_fast(text):
-            super().handle_reply({"type": "websocket.send", "text": text})
+        message dict (mychannels/runtime/fanout.py): once per member of every broadcast, so
+        the fast path is written out here rather than called."""
+        if (
+            type(text) is str
+            and text
+            and self.state == self.STATE_OPEN
+            and self._perMessageCompress is None  # as _plain_frames, without its call
+            and not self.autoFragmentSize
+            and not self.trackedTimings
+        ):
+            transport = self.transport
+            write_now(transport, _frames.frame(text))
+            if getattr(transport, "_tempDataLen", 1):  # see _send_text_fast
+                sendbuffer.check(self)
+            return
+        super().handle_reply({"type": "websocket.send", "text": text})
+
+    def _plain_frames(self) -> bool:
+        """Whether a text goes out as one unmasked, uncompressed frame that autobahn would
+        make just so (no compression, no fragmenting, no timing records)."""
+        return (
+            self._perMessageCompress is None
+            and not self.autoFragmentSize
+            and not self.trackedTimings
+        )
 
     def _send_text_fast(self, text: Any) -> bool:
         if (
             type(text) is not str
             or not text
             or self.state != self.STATE_OPEN
-            or self._perMessageCompress is not None
-            or self.autoFragmentSize
-            or self.trackedTimings
+            or not self._plain_frames()
         ):
             return False
         # No size check: autobahn applies the limit on what clients send (64 KiB) to what the

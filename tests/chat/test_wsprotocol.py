@@ -729,3 +729,32 @@ def test_the_servers_class_holds_the_factory_and_daphnes_server():
     factory.protocol = protocol_with_options(factory)
     assert factory.protocol.factory is factory
     assert factory.protocol.server is factory.server_class
+
+
+# send_text, the fan-out's writer for our protocol (mychannels/runtime/fanout.py) ---------
+
+
+@pytest.mark.parametrize("text", TEXTS[:4], ids=lambda text: f"{len(text.encode())}B")
+def test_send_text_sends_what_a_text_reply_sends(text):
+    protocol, transport = open_protocol(ChatWebSocketProtocol)
+    protocol.send_text(text)
+    assert transport.direct_sends == [transport.value()]
+    assert (
+        transport.value() == reply(WebSocketProtocol, {"type": "websocket.send", "text": text})[1]
+    )
+
+
+@pytest.mark.parametrize("state", ["CLOSING", "CLOSED"])
+def test_send_text_on_a_socket_that_is_not_open_sends_nothing(state):
+    protocol, transport = open_protocol(ChatWebSocketProtocol)
+    protocol.state = getattr(protocol, f"STATE_{state}")
+    protocol.send_text("after the close")
+    assert transport.value() == b"" and transport.direct_sends == []
+
+
+def test_send_text_with_compression_takes_autobahns_path():
+    protocol, transport = open_protocol(ChatWebSocketProtocol)
+    compressing(protocol)
+    protocol.send_text("x" * 300)
+    assert transport.direct_sends == []  # autobahn compressed and wrote it
+    assert parse_frame(transport.value())["rsv"] == 0x40  # RSV1: a compressed message
