@@ -96,18 +96,26 @@ async def _send_quietly(room_id: int, events: list[tuple[str, dict[str, Any]]]) 
     """The write is already committed: if the channel layer is down, the writer still
     succeeds and members get it when they catch up (the DB is the record). Each group on
     its own: with several Redis servers (REDIS_URL) a group whose server is away must not
-    keep the event from the groups on the others."""
-    for group, event in events:
-        try:
-            await group_send(group, event)
-        except (TimeoutError, RedisError, OSError):
-            logger.warning(
-                "a change in room %s is stored but the channel layer is unreachable for %s: "
-                "its members will get it when they catch up",
-                room_id,
-                group,
-                exc_info=True,
-            )
+    keep the event from the groups on the others. Sent together, so that the PUBLISHes go
+    to a server in one write and their replies come back in one read
+    (mychannels/runtime/redisline.py), not one round trip after another."""
+    if len(events) == 1:
+        await _send_one(room_id, *events[0])
+        return
+    await asyncio.gather(*(_send_one(room_id, group, event) for group, event in events))
+
+
+async def _send_one(room_id: int, group: str, event: dict[str, Any]) -> None:
+    try:
+        await group_send(group, event)
+    except (TimeoutError, RedisError, OSError):
+        logger.warning(
+            "a change in room %s is stored but the channel layer is unreachable for %s: "
+            "its members will get it when they catch up",
+            room_id,
+            group,
+            exc_info=True,
+        )
 
 
 async def broadcast_message(message: Message, recipients: list[int] | None = None) -> None:

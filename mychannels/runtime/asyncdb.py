@@ -79,11 +79,7 @@ class LoopConnections:
         """The statement's rows. With `retry`, a statement that fails on a kept connection
         (PostgreSQL restarted meanwhile) is sent once more on a new one: right for a read,
         not for a write (`write`)."""
-        try:
-            async with asyncio.timeout(self._wait):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise OperationalError(f"no database connection free within {self._wait} s") from None
+        await self._take_slot()
         try:
             if self._idle:
                 try:
@@ -94,6 +90,16 @@ class LoopConnections:
             return await self._read(await self._connect(), sql, params)
         finally:
             self._slots.release()
+
+    async def _take_slot(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()  # free now: no wait, so no timer to arm and cancel
+            return
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise OperationalError(f"no database connection free within {self._wait} s") from None
 
     async def _connect(self) -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(**_connection_params())
