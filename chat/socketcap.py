@@ -12,13 +12,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
 from mychannels.runtime.loopcache import PerLoop
-from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.rediscalls import Command, LuaScript, RedisCalls, raise_first
 from mychannels.runtime.redisshards import Shards, redis_urls
 
 TTL_SECONDS = 40
@@ -34,6 +32,7 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
+_ADMIT = LuaScript(_ADMIT_LUA)
 
 
 class MemorySockets:
@@ -70,8 +69,7 @@ class RedisSockets:
         clock: Callable[[], float] = time.time,
     ) -> None:
         urls = redis_urls(url) if isinstance(url, str) else url
-        self._servers = Shards(urls, prefix, redis_client)
-        self._admit = self._servers.first.register_script(_ADMIT_LUA)  # its sha, everywhere
+        self._servers = Shards(urls, prefix, RedisCalls)  # replies are numbers: not decoded
         self._tag_prefix = prefix
         self._all_key = f"{prefix}:sockets:all"
         self._ttl = ttl
@@ -84,25 +82,23 @@ class RedisSockets:
     def _key(self, user_id: int) -> str:
         return f"{{{self._tag_prefix}:user.{user_id}}}:sockets"
 
-    def _server(self, user_id: int) -> Any:
+    def _server(self, user_id: int) -> RedisCalls:
         return self._servers.for_group(f"user.{user_id}")
 
     async def admit(self, user_id: int, conn_id: str, cap: int) -> bool:
         now = self._clock()
         server, key = self._server(user_id), self._key(user_id)
         args = [now, now + self._ttl, cap, conn_id, int(self._ttl) + 1]
-        # One round trip: the script and the service-wide entry (taken back if refused,
-        # which is rare). redis-py's script objects would ask SCRIPT EXISTS first.
-        async with server.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._admit.sha, 1, key, *args)
-            pipe.zadd(self._all_key, {conn_id: now + self._ttl})
-            admitted, _ = await pipe.execute(raise_on_error=False)
-        if isinstance(admitted, NoScriptError):  # the server restarted: load it again
-            admitted = await server.eval(_ADMIT_LUA, 1, key, *args)
-        elif isinstance(admitted, Exception):
+        # One write: the script and the service-wide entry (taken back if refused, which is
+        # rare). Only the script's error is raised, as before: a service-wide entry missed is
+        # put back by the next heartbeat.
+        admitted, _ = await server.send(
+            _ADMIT.call([key], args), ("ZADD", self._all_key, now + self._ttl, conn_id)
+        )
+        if isinstance(admitted, Exception):
             raise admitted
         if not admitted:
-            await server.zrem(self._all_key, conn_id)
+            await server.call(("ZREM", self._all_key, conn_id))
             return False
         self._local[conn_id] = user_id
         if self._heartbeat is None or self._heartbeat.done():
@@ -111,39 +107,41 @@ class RedisSockets:
 
     async def release(self, user_id: int, conn_id: str) -> None:
         self._local.pop(conn_id, None)
-        async with self._server(user_id).pipeline(transaction=False) as pipe:
-            pipe.zrem(self._key(user_id), conn_id)
-            pipe.zrem(self._all_key, conn_id)
-            await pipe.execute()
+        removals = ("ZREM", self._key(user_id), conn_id), ("ZREM", self._all_key, conn_id)
+        raise_first(await self._server(user_id).send(*removals))
 
     async def refresh(self) -> None:
         expires = self._clock() + self._ttl
         by_user: dict[int, list[str]] = {}
         for conn_id, user_id in list(self._local.items()):
             by_user.setdefault(user_id, []).append(conn_id)
-        by_server: dict[int, tuple[Any, list[tuple[int, list[str]]]]] = {}
+        by_server: dict[int, tuple[RedisCalls, list[Command]]] = {}
         for user_id, conns in by_user.items():
             server = self._server(user_id)
-            by_server.setdefault(id(server), (server, []))[1].append((user_id, conns))
-        for server, users in by_server.values():
-            async with server.pipeline(transaction=False) as pipe:
-                for user_id, conns in users:
-                    pipe.zadd(self._key(user_id), dict.fromkeys(conns, expires))
-                    pipe.expire(self._key(user_id), int(self._ttl) + 1)
-                    pipe.zadd(self._all_key, dict.fromkeys(conns, expires))
-                await pipe.execute()
+            scored = [part for conn_id in conns for part in (expires, conn_id)]
+            by_server.setdefault(id(server), (server, []))[1].extend(
+                [
+                    ("ZADD", self._key(user_id), *scored),
+                    ("EXPIRE", self._key(user_id), int(self._ttl) + 1),
+                    ("ZADD", self._all_key, *scored),
+                ]
+            )
+        for server, commands in by_server.values():
+            raise_first(await server.send(*commands))
 
     async def open_count(self) -> int:
         """Sockets open in every process; a crashed process's entries are dropped as they
         expire, here, since nobody else owns the service-wide sets."""
         now, count = self._clock(), 0
         for server in self._servers.all:
-            async with server.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(self._all_key, "-inf", now)
-                pipe.zcard(self._all_key)
-                _, on_server = await pipe.execute()
+            expired = ("ZREMRANGEBYSCORE", self._all_key, "-inf", now)
+            _, on_server = raise_first(await server.send(expired, ("ZCARD", self._all_key)))
             count += int(on_server)
         return count
+
+    async def aclose(self) -> None:
+        for server in self._servers.all:
+            await server.aclose()
 
     async def _refresh_forever(self) -> None:
         while self._local:
@@ -157,7 +155,12 @@ def _make_store() -> MemorySockets | RedisSockets:
     return RedisSockets(url, settings.CHANNEL_LAYER_PREFIX) if url else MemorySockets()
 
 
-_stores = PerLoop(_make_store)
+async def _close_store(held: MemorySockets | RedisSockets) -> None:
+    if isinstance(held, RedisSockets):  # its connections belong to the closing loop
+        await held.aclose()
+
+
+_stores = PerLoop(_make_store, close=_close_store)
 
 
 async def socket_admit(*, user_id: int, conn_id: str) -> bool:

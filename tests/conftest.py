@@ -3,7 +3,10 @@
 import asyncio
 import contextlib
 import json
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +207,15 @@ def own_redis(tmp_path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def socket_file_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own that also listens on a socket file: a URL that
+    keeps redis-py's client (RedisLine takes plain redis:// only)."""
+    folder = Path(tempfile.mkdtemp(prefix="redis-"))  # a socket file's path is short (108 B)
+    server = RedisServer(free_port(), folder / "redis.log", unix_socket=folder / "redis.sock")
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)

@@ -124,16 +124,23 @@ def scaled_service(
 class RedisServer:
     """A redis-server of this test's own, on a free port, that it may kill and restart."""
 
-    def __init__(self, port: int, log_path) -> None:
+    def __init__(self, port: int, log_path, unix_socket: Path | None = None) -> None:
         self.port = port
         self.log_path = log_path
+        self.unix_socket = unix_socket  # also listen on this socket file (redis-py's path)
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def unix_url(self) -> str:
+        assert self.unix_socket is not None, "started without a socket file"
+        return f"unix://{self.unix_socket}?db=0"
+
     def start(self) -> None:
+        socket_file = ["--unixsocket", str(self.unix_socket)] if self.unix_socket else []
         self.process = subprocess.Popen(
             [
                 "redis-server",
@@ -141,6 +148,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *socket_file,
                 "--save",
                 "",
                 "--appendonly",

@@ -133,7 +133,12 @@ class PresenceTracker:
                 logger.warning("presence heartbeat or sweep failed; retrying", exc_info=True)
 
 
-_trackers = PerLoop(PresenceTracker)
+async def _close_tracker(held: PresenceTracker) -> None:
+    if isinstance(held.store, RedisStore):  # its connections belong to the closing loop
+        await held.store.aclose()
+
+
+_trackers = PerLoop(PresenceTracker, close=_close_tracker)
 
 
 def tracker() -> PresenceTracker:

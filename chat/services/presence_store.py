@@ -3,10 +3,8 @@ across processes (atomic Lua steps), or in memory for one development process.""
 
 import time
 
-from redis.exceptions import NoScriptError
-
 from chat.groups import room_group
-from mychannels.runtime.redisclient import redis_client
+from mychannels.runtime.rediscalls import LuaScript, RedisCalls, raise_first
 from mychannels.runtime.redisshards import Shards, redis_urls
 
 
@@ -128,18 +126,24 @@ if removed > 0 then bump(KEYS[2], ARGV[2]) end
 return {removed, redis.call('ZCARD', KEYS[1])}
 """
 )
+# KEYS: set, version. ARGV: now. The version and the live entries read in one atomic step
+# (was MULTI/EXEC, which a connection shared by every caller of the loop cannot hold open).
+_SNAPSHOT_LUA = """
+return {redis.call('GET', KEYS[2]) or '0', redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')}
+"""
+_ADD = LuaScript(_ADD_LUA)
+_ENTER = LuaScript(_ENTER_LUA)
+_REMOVE = LuaScript(_REMOVE_LUA)
+_SWEEP = LuaScript(_SWEEP_LUA)
+_SNAPSHOT = LuaScript(_SNAPSHOT_LUA)
 
 
 class _Server:
-    """One Redis server's client, scripts and index of rooms."""
+    """One Redis server's connection (replies as str) and index of rooms."""
 
     def __init__(self, url: str, rooms_key: str) -> None:
-        self.redis = redis_client(url, decode_responses=True)
+        self.calls = RedisCalls(url, decode_responses=True)
         self.rooms_key = rooms_key
-        self.add = self.redis.register_script(_ADD_LUA)
-        self.enter = self.redis.register_script(_ENTER_LUA)
-        self.remove = self.redis.register_script(_REMOVE_LUA)
-        self.sweep = self.redis.register_script(_SWEEP_LUA)
 
 
 class RedisStore:
@@ -168,73 +172,71 @@ class RedisStore:
                 by_server.setdefault(id(server), (server, []))[1].append((room_id, entries))
         changed = []
         for server, rooms in by_server.values():
-            async with server.redis.pipeline(transaction=False) as pipe:
-                for room_id, entries in rooms:
-                    await server.add(
-                        keys=self._keys(room_id),
-                        args=[expires, _version_seed(), *entries],
-                        client=pipe,
-                    )
-                pipe.sadd(server.rooms_key, *(room_id for room_id, _ in rooms))
-                *added, _ = await pipe.execute()
+            calls = [
+                _ADD.call(self._keys(room_id), [expires, _version_seed(), *entries])
+                for room_id, entries in rooms
+            ]
+            index = ("SADD", server.rooms_key, *(room_id for room_id, _ in rooms))
+            *added, _ = raise_first(await server.calls.send(*calls, index))
             changed += [room_id for (room_id, _), n in zip(rooms, added, strict=True) if n]
         return changed
 
     async def enter(self, room_id: int, entry: str, expires: float) -> tuple[int, list[str]]:
         """Add one entry and read the room's set and version back, in one round trip."""
         server = self._server(room_id)
-        keys = self._keys(room_id)
         args = [expires, _version_seed(), time.time(), entry]
-        # EVALSHA and the index's SADD in one pipeline; redis-py's script objects would ask
-        # SCRIPT EXISTS first on every pipeline, a second round trip per socket opening.
-        async with server.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(server.enter.sha, len(keys), *keys, *args)
-            pipe.sadd(server.rooms_key, room_id)
-            result, _ = await pipe.execute(raise_on_error=False)
-        if isinstance(result, NoScriptError):  # the server restarted: load it again
-            result = await server.enter(keys=keys, args=args)
-        elif isinstance(result, Exception):
+        # The script and the index's SADD in one write. Only the script's error is raised, as
+        # before: an index entry missed is put back by the next heartbeat's SADD.
+        result, _ = await server.calls.send(
+            _ENTER.call(self._keys(room_id), args), ("SADD", server.rooms_key, room_id)
+        )
+        if isinstance(result, Exception):
             raise result
         version, entries = result
         return int(version), entries
 
     async def remove(self, room_id: int, entry: str) -> bool:
-        server = self._server(room_id)
-        return bool(await server.remove(keys=self._keys(room_id), args=[entry, _version_seed()]))
+        call = _REMOVE.call(self._keys(room_id), [entry, _version_seed()])
+        return bool(await self._server(room_id).calls.call(call))
 
     async def snapshot(self, room_id: int) -> tuple[int, list[str]]:
-        set_key, version_key = self._keys(room_id)
-        async with self._server(room_id).redis.pipeline(transaction=True) as pipe:
-            pipe.get(version_key)
-            pipe.zrangebyscore(set_key, time.time(), "+inf")
-            version, entries = await pipe.execute()
-        return int(version or 0), entries
+        call = _SNAPSHOT.call(self._keys(room_id), [time.time()])
+        version, entries = await self._server(room_id).calls.call(call)
+        return int(version), entries
 
     async def sweep(self) -> list[int]:
+        """Every room's expired entries dropped: one batch of scripts per server."""
         now, changed = time.time(), []
         for server in self._servers.all:
-            for room_id in await server.redis.smembers(server.rooms_key):
-                removed, left = await server.sweep(
-                    keys=self._keys(int(room_id)), args=[now, _version_seed()]
-                )
-                if not left:
-                    # Outside the script (two servers' keys never meet in one): a socket
-                    # arriving meanwhile adds the room back on its next heartbeat.
-                    await server.redis.srem(server.rooms_key, room_id)
+            room_ids = [
+                int(room) for room in await server.calls.call(("SMEMBERS", server.rooms_key))
+            ]
+            calls = [_SWEEP.call(self._keys(room), [now, _version_seed()]) for room in room_ids]
+            swept = raise_first(await server.calls.send(*calls))
+            empty = []
+            for room_id, (removed, left) in zip(room_ids, swept, strict=True):
                 if removed:
-                    changed.append(int(room_id))
+                    changed.append(room_id)
+                if not left:
+                    empty.append(room_id)
+            if empty:
+                # Outside the script (two servers' keys never meet in one): a socket
+                # arriving meanwhile adds the room back on its next heartbeat.
+                await server.calls.call(("SREM", server.rooms_key, *empty))
         return changed
 
     async def present_user_ids(self) -> set[int]:
         """Users with a live entry in any room: two round trips per server."""
         now, entries = time.time(), []
         for server in self._servers.all:
-            room_ids = await server.redis.smembers(server.rooms_key)
+            room_ids = await server.calls.call(("SMEMBERS", server.rooms_key))
             if not room_ids:
                 continue
-            async with server.redis.pipeline(transaction=False) as pipe:
-                for room_id in room_ids:
-                    pipe.zrangebyscore(self._keys(int(room_id))[0], now, "+inf")
-                rooms = await pipe.execute()
+            reads = [("ZRANGEBYSCORE", self._keys(int(r))[0], now, "+inf") for r in room_ids]
+            rooms = raise_first(await server.calls.send(*reads))
             entries += [entry for room in rooms for entry in room]
         return user_ids_of(entries)
+
+    async def aclose(self) -> None:
+        for server in self._servers.all:
+            await server.calls.aclose()

@@ -1,4 +1,6 @@
-"""The one way this service's own Redis clients (presence, flood control, socket cap) are made."""
+"""The one way this service's own redis-py clients are made: the dashboard's counters, and
+presence, flood control and the socket cap on servers a RedisLine does not take (TLS, socket
+files; mychannels/runtime/redisline.py)."""
 
 from django.conf import settings
 from redis import asyncio as aioredis

@@ -32,11 +32,13 @@ Arg = bytes | str | int | float
 class _LineProtocol(asyncio.Protocol):
     """One connection: written commands' futures, in order, and the replies as they come."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, encoding: str | None = None) -> None:
         self.name = name
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self._reader = hiredis.Reader()
+        # With an encoding, hiredis decodes every string reply in C, as redis-py's
+        # decode_responses=True does with the same parser; numbers stay ints.
+        self._reader = hiredis.Reader(encoding=encoding) if encoding else hiredis.Reader()
         self._waiting: deque[tuple[asyncio.Future, float]] = deque()
         self._unsent: list[bytes] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -109,9 +111,18 @@ class _LineProtocol(asyncio.Protocol):
 
 class RedisLine:
     """Commands to one Redis server (`redis://[user:password@]host[:port][/db]`) from this
-    event loop, on one connection opened on first use and again after it fails."""
+    event loop, on one connection opened on first use and again after it fails. With
+    `decode_responses`, string replies come back as str (UTF-8), as from redis-py's client
+    made with that option; without it, as bytes."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        decode_responses: bool = False,
+    ) -> None:
         params = parse_url(url)
         self._host = params.get("host", "localhost")
         self._port = params.get("port", 6379)
@@ -120,6 +131,7 @@ class RedisLine:
         self._password = params.get("password")
         self._timeout = timeout
         self._connect_timeout = connect_timeout
+        self._encoding = "utf-8" if decode_responses else None
         self._name = f"Redis {self._host}:{self._port}"
         self._protocol: _LineProtocol | None = None
         self._connect = SingleFlight(self._reconnect)
@@ -162,7 +174,7 @@ class RedisLine:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, protocol = await loop.create_connection(
-                    lambda: _LineProtocol(self._name), self._host, self._port
+                    lambda: _LineProtocol(self._name, self._encoding), self._host, self._port
                 )
         except (OSError, TimeoutError) as error:
             raise exceptions.ConnectionError(f"Error connecting to {self._name}: {error}") from None

@@ -36,6 +36,22 @@ async def test_replies_come_back_to_their_own_callers(line):
     assert await line.execute("DEL", *keys) == 300
 
 
+async def test_decoded_replies_are_str_as_from_redis_py_with_decode_responses():
+    line = RedisLine(ensure_redis(), decode_responses=True)
+    name = key()
+    try:
+        assert await line.execute("SET", name, "é|1|ünï") == "OK"
+        assert await line.execute("GET", name) == "é|1|ünï"
+        nested = await line.execute("EVAL", "return {KEYS[1], 7, {'a'}}", 1, name)
+        assert nested == [name, 7, ["a"]]  # numbers stay ints, nested strings are str too
+        assert await line.execute("GET", key()) is None
+        with pytest.raises(redis.ResponseError, match="not an integer"):
+            await line.execute("INCR", name)
+    finally:
+        await line.execute("DEL", name)
+        await line.aclose()
+
+
 async def test_an_error_reply_is_redis_pys_error_and_the_connection_stays(line):
     name = key()
     await line.execute("SET", name, "text")

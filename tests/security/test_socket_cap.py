@@ -1,17 +1,22 @@
 """The cap on open sockets per user: the next socket is closed with 4409, other users are not
 affected, a closed socket frees its place, and on Redis the count holds across processes
-while a crashed process's sockets stop counting."""
+while a crashed process's sockets stop counting; on both client paths (RedisLine, redis-py),
+after a server forgets its scripts or restarts, and with users on two servers."""
 
 import asyncio
 import json
 import uuid
 
 import pytest
+import redis
 from django.test import override_settings
+from redis import asyncio as aioredis
 
 from chat.socketcap import RedisSockets
+from mychannels.runtime.redisshards import group_channel_name, shard_index
 from tests.conftest import communicator, make_room, make_user, session_cookie
-from tests.services import ensure_redis
+from tests.liveserver import free_port
+from tests.services import RedisServer, ensure_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,3 +120,86 @@ async def test_alert_sockets_count_against_the_same_cap(open_room_socket):
     await feed.disconnect()  # frees its place
     await asyncio.sleep(0.2)
     assert await close_code_of_next_socket(alice, general) is None
+
+
+@pytest.fixture(params=["redis", "redis-py"])
+def cap_url(request) -> str:
+    """A plain redis:// server (RedisLine) or a socket file (redis-py's pool)."""
+    if request.param == "redis":
+        return ensure_redis()
+    return request.getfixturevalue("socket_file_redis").unix_url
+
+
+async def test_the_cap_holds_on_both_client_paths_and_after_a_script_flush(cap_url):
+    prefix = f"captest{uuid.uuid4().hex[:8]}"
+    sockets = RedisSockets(cap_url, prefix, ttl=40)
+    flusher = aioredis.Redis.from_url(cap_url)
+    try:
+        await flusher.script_flush()  # what a restarted server knows: no script
+        assert await sockets.admit(7, "a", cap=2)
+        await flusher.script_flush()
+        assert await sockets.admit(7, "b", cap=2)
+        assert not await sockets.admit(7, "c", cap=2)
+        assert await sockets.open_count() == 2  # the refused one was taken back
+        await sockets.refresh()
+        await sockets.release(7, "a")
+        assert await sockets.open_count() == 1
+        assert await sockets.admit(7, "c", cap=2)
+    finally:
+        keys = [key async for key in flusher.scan_iter(f"*{prefix}*")]
+        if keys:
+            await flusher.delete(*keys)
+        await flusher.aclose()
+        await sockets.aclose()
+
+
+async def test_a_killed_and_restarted_redis_is_used_again(own_redis):
+    sockets = RedisSockets(own_redis.url, f"captest{uuid.uuid4().hex[:8]}", ttl=40)
+    try:
+        assert await sockets.admit(7, "a", cap=2)
+        own_redis.stop()
+        # The errors the consumers see (RedisError), as redis-py's client raised them.
+        with pytest.raises(redis.ConnectionError):
+            await sockets.admit(7, "b", cap=2)
+        with pytest.raises(redis.ConnectionError):
+            await sockets.open_count()
+        own_redis.start()  # empty, and it knows no script
+        assert await sockets.admit(7, "b", cap=2)
+        assert await sockets.open_count() == 1
+        await sockets.refresh()  # the heartbeat puts back the sockets the restart lost
+        assert await sockets.open_count() == 2
+        assert not await sockets.admit(7, "c", cap=2)
+    finally:
+        await sockets.aclose()
+
+
+async def test_users_live_on_the_server_of_their_group_and_the_count_sums_them(tmp_path):
+    servers = [RedisServer(free_port(), tmp_path / f"redis-{i}.log") for i in range(2)]
+    for server in servers:
+        server.start()
+    prefix = f"captest{uuid.uuid4().hex[:8]}"
+    users: dict[int, int] = {}  # shard -> a user on it
+    for user_id in range(1, 100):
+        users.setdefault(shard_index(group_channel_name(prefix, f"user.{user_id}"), 2), user_id)
+    sockets = RedisSockets(",".join(server.url for server in servers), prefix, ttl=40)
+    readers = [redis.Redis.from_url(server.url, decode_responses=True) for server in servers]
+    try:
+        assert await sockets.admit(users[0], "a", cap=1)
+        assert await sockets.admit(users[1], "b", cap=1)
+        assert await sockets.admit(users[1], "c", cap=2)
+        assert not await sockets.admit(users[0], "d", cap=1)
+        for reader, user_id, conns in (
+            (readers[0], users[0], ["a"]),
+            (readers[1], users[1], ["b", "c"]),
+        ):
+            assert reader.zrange(f"{{{prefix}:user.{user_id}}}:sockets", 0, -1) == conns
+            assert reader.zrange(f"{prefix}:sockets:all", 0, -1) == conns
+        assert await sockets.open_count() == 3
+        await sockets.release(users[1], "b")
+        assert await sockets.open_count() == 2
+    finally:
+        await sockets.aclose()
+        for reader in readers:
+            reader.close()
+        for server in servers:
+            server.stop()
