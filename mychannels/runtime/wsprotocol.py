@@ -8,11 +8,19 @@ reaches every member as the same string: mychannels/runtime/layers.py) and writt
 nothing is waiting in the socket's buffer; anything the kernel does not take goes through
 Twisted's buffer as before, so order and back-pressure are unchanged. Frames that need
 autobahn (compression, fragmenting, a socket not open) take autobahn's path.
-Measured in docs/performance.md.
+
+The other way, a client's message is one small masked text frame per read. When that read is
+exactly one such frame and autobahn has nothing of the socket's in progress, it is unmasked
+and decoded here (mychannels/runtime/framefast.py) and handed on as Daphne's `onMessage`
+would, with the counters and the ping timeout autobahn keeps per received message; any other
+read goes to autobahn untouched, so its checks and close codes (1002, 1007, 1009) stay its
+own. Measured in docs/performance.md.
 """
 
 import inspect
+import logging
 import struct
+import time
 from collections import deque
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -21,7 +29,7 @@ import autobahn.websocket.protocol as autobahn_protocol
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.web.http import HTTPChannel
 
-from mychannels.runtime import sendbuffer
+from mychannels.runtime import framefast, sendbuffer
 from mychannels.runtime.identitycache import IdentityCache
 
 _TEXT_FIN = 0x81  # FIN bit and opcode 1 (text); server frames are never masked
@@ -56,6 +64,27 @@ class FrameCache(IdentityCache[str, bytes]):
 
 
 _frames = FrameCache()
+
+# Daphne's own logger, for its "incoming frame" debug lines: the same lines either way.
+_daphne_log = logging.getLogger("daphne.ws_protocol")
+
+# The methods autobahn and Daphne run on a received text message, whose work the fast path
+# does itself (ChatWebSocketProtocol._receive_text_fast): a class that overrides any of them
+# expects them called, so its sockets keep autobahn's path.
+_RECEIVE_PATH = (
+    "_dataReceived", "consumeData", "processData", "onFrameBegin", "onFrameData",
+    "onFrameEnd", "_onMessageBegin", "onMessageBegin", "_onMessageFrameBegin",
+    "onMessageFrameBegin", "_onMessageFrameData", "onMessageFrameData",
+    "_onMessageFrameEnd", "onMessageFrameEnd", "_onMessageFrame", "onMessageFrame",
+    "_onMessageEnd", "onMessageEnd", "_onMessage", "onMessage", "_cancelAutoPingTimeoutCall",
+)  # fmt: skip
+_STOCK_RECEIVE_PATH = {name: getattr(WebSocketProtocol, name) for name in _RECEIVE_PATH}
+
+
+def has_stock_receive_path(cls: type) -> bool:
+    """Whether `cls` runs autobahn's and Daphne's own code for a received message."""
+    return all(getattr(cls, name) is stock for name, stock in _STOCK_RECEIVE_PATH.items())
+
 
 # autobahn pretty-prints every new connection's 29 options for a debug log line, whether debug
 # logging is on or not: 3% of a socket's opening (docs/performance.md). Its module uses
@@ -220,14 +249,84 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         super()._onPong(payload)
         self._shed_after_data = True
 
+    # Set per class (__init_subclass__, and below for this one).
+    _stock_receive_path = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._stock_receive_path = has_stock_receive_path(cls)
+
     def dataReceived(self, data: bytes) -> None:
-        """autobahn's; after a pong, the attributes Daphne's ping (every 20 s) and its pong
-        put back are dropped again, once the whole read is handled (autobahn resets the
-        frame's state after its handler returns)."""
-        super().dataReceived(data)
+        """autobahn's, unless the read is one whole client text frame that the fast path
+        takes (_receive_text_fast); after a pong, the attributes Daphne's ping (every 20 s)
+        and its pong put back are dropped again, once the whole read is handled (autobahn
+        resets the frame's state after its handler returns)."""
+        if not self._receive_text_fast(data):
+            super().dataReceived(data)
         if self._shed_after_data and self.state == self.STATE_OPEN:
             self._shed_after_data = False  # back at its default: shed with the rest
             self._shed_defaults()
+
+    def _receive_text_fast(self, data: bytes) -> bool:
+        """Take `data` as autobahn and Daphne would when it is exactly one whole client text
+        frame and autobahn is between messages; False, with nothing done, otherwise."""
+        if not self._between_messages():
+            return False
+        limit = framefast.payload_limit(self.maxFramePayloadSize, self.maxMessagePayloadSize)
+        payload = framefast.masked_text_payload(data, limit)
+        if payload is None:
+            return False
+        try:
+            text = payload.decode("utf-8")  # strict, like autobahn's validator
+        except UnicodeDecodeError:
+            return False  # autobahn's path closes it 1007
+        self._count_text_message(len(data), len(payload))
+        if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+            self._cancelAutoPingTimeoutCall()  # as autobahn's onFrameEnd, on any data frame
+        self._on_text_message(text)
+        return True
+
+    def _between_messages(self) -> bool:
+        """The socket is open (so no close started, nothing failed) and autobahn holds
+        nothing of it: no buffered bytes, no frame or fragmented message in progress, no
+        compression. And nothing autobahn would do for a message beyond what the fast path
+        does: no logging of octets or frames, no timings, no listeners of its "message"
+        event, its UTF-8 check and unmasking on, Daphne's and autobahn's methods unchanged
+        (the class's and an `onMessage` set on the socket)."""
+        return (
+            self.state == self.STATE_OPEN
+            and not self.data
+            and self.current_frame is None
+            and not self.inside_message
+            and self._perMessageCompress is None
+            and self._stock_receive_path
+            and self.utf8validateIncoming
+            and self.applyMask
+            and not self.logOctets
+            and not self.logFrames
+            and not self.trackedTimings
+            and self._listeners is None
+            and "onMessage" not in self.__dict__
+        )
+
+    def _count_text_message(self, wire_octets: int, payload_octets: int) -> None:
+        """autobahn's traffic counters for one uncompressed single-frame message, as its
+        _dataReceived, onFrameData, onFrameEnd count them on an open socket."""
+        stats = self.trafficStats
+        stats.incomingOctetsWireLevel += wire_octets
+        stats.incomingOctetsWebSocketLevel += payload_octets
+        stats.incomingOctetsAppLevel += payload_octets
+        stats.incomingWebSocketFrames += 1
+        stats.incomingWebSocketMessages += 1
+
+    def _on_text_message(self, text: str) -> None:
+        """Daphne's `onMessage` for a text message, with the text it would decode itself."""
+        if self.muted:
+            _daphne_log.debug("Muting incoming frame on %s", self.client_addr)
+            return
+        _daphne_log.debug("WebSocket incoming frame on %s", self.client_addr)
+        self.last_ping = time.time()
+        self.application_queue.put_nowait({"type": "websocket.receive", "text": text})
 
     def _shed_defaults(self) -> None:
         """Drop every attribute that holds its class's value (_OPEN_DEFAULTS, or the very
@@ -328,6 +427,7 @@ for _name, _value in {
     **dict.fromkeys(_BETWEEN_FRAMES),
 }.items():
     setattr(ChatWebSocketProtocol, _name, _value)
+ChatWebSocketProtocol._stock_receive_path = has_stock_receive_path(ChatWebSocketProtocol)
 
 
 def protocol_with_options(factory: Any) -> type[ChatWebSocketProtocol]:

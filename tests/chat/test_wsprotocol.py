@@ -6,6 +6,7 @@ other. Unit tests: no server, no reactor."""
 import contextlib
 import json
 import pprint
+import random
 import select
 import socket
 import struct
@@ -31,6 +32,7 @@ from mychannels.runtime.wsprotocol import (
     text_frame,
     write_now,
 )
+from tests.chat.test_framefast import FALLBACKS, INVALID_UTF8, client_frame, random_text
 
 
 def parse_frame(data: bytes) -> dict:
@@ -409,6 +411,11 @@ class TwistedLikeTransport(StringTransport):
         self.io.write(data)
         return len(data)
 
+    def unregisterProducer(self):
+        """As a tcp.Connection's: no error when none is registered (autobahn's dropConnection
+        unregisters either way)."""
+        self.producer, self.streaming = None, None
+
 
 def open_protocol(protocol_class, **options):
     factory = WebSocketServerFactory()
@@ -758,3 +765,291 @@ def test_send_text_with_compression_takes_autobahns_path():
     protocol.send_text("x" * 300)
     assert transport.direct_sends == []  # autobahn compressed and wrote it
     assert parse_frame(transport.value())["rsv"] == 0x40  # RSV1: a compressed message
+
+
+# ChatWebSocketProtocol.dataReceived: one whole client text frame without autobahn --------
+
+LIMITS = {"maxFramePayloadSize": 64 * 1024, "maxMessagePayloadSize": 64 * 1024}  # serve's
+
+
+class ApplicationQueue(list):
+    """What Daphne's onMessage puts for the application, in order."""
+
+    put_nowait = list.append
+
+
+def reading_protocol(**options):
+    """An open connection of the server's class with Daphne's own onMessage, its queue, and a
+    record of the reads that went to autobahn (its `_dataReceived`, on this socket only)."""
+    protocol, transport = handshaken_protocol(**{**LIMITS, **options})
+    protocol.application_queue = ApplicationQueue()
+    protocol.last_ping = 0.0  # Daphne's onConnect sets the time; 0 shows whether it moved
+    to_autobahn = []
+    autobahns = protocol._dataReceived
+
+    def _data_received(data):
+        to_autobahn.append(data)
+        autobahns(data)
+
+    protocol._dataReceived = _data_received
+    return protocol, transport, to_autobahn
+
+
+OBSERVED = (
+    "state", "failedByMe", "droppedByMe", "closedByMe", "localCloseCode", "localCloseReason",
+    "remoteCloseCode", "wasMaxFramePayloadSizeExceeded", "wasMaxMessagePayloadSizeExceeded",
+    "inside_message", "data", "autoPingPending",
+)  # fmt: skip
+
+
+def observed(protocol, transport) -> dict:
+    """Everything of a connection that a read may change and anything reads later."""
+    return {
+        "written": transport.value(),
+        "application": list(protocol.application_queue),
+        "last_ping moved": protocol.last_ping > 0,
+        "traffic": vars(protocol.trafficStats),
+        "frame in progress": protocol.current_frame is not None,
+        **{name: getattr(protocol, name) for name in OBSERVED},
+    }
+
+
+def both_paths(reads: list[bytes], setup=None, **options) -> tuple[dict, dict, list[bytes]]:
+    """The reads on our protocol and, on an identical one, through Daphne's own
+    dataReceived (autobahn's parser all the way); and which of our reads went to autobahn."""
+    ours, ours_transport, to_autobahn = reading_protocol(**options)
+    theirs, theirs_transport, _ = reading_protocol(**options)
+    for protocol in (ours, theirs):
+        if setup is not None:
+            setup(protocol)
+    for data in reads:
+        ours.dataReceived(data)
+        WebSocketProtocol.dataReceived(theirs, data)
+    return observed(ours, ours_transport), observed(theirs, theirs_transport), to_autobahn
+
+
+def text_read(text: str) -> bytes:
+    return client_frame(text.encode(), mask=random.Random(text).randbytes(4))
+
+
+FAST_TEXTS = ["", "a", "x" * 125, "x" * 126, "é" * 63, "€" * 42, "😀" * 31, "y" * 65535,
+              '{"type":"message","body":"hello"}', "ж😀€é" * 2000]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", FAST_TEXTS, ids=lambda text: f"{len(text.encode())}B")
+def test_one_whole_text_frame_skips_autobahn_and_ends_exactly_as_its_path_does(text):
+    ours, theirs, to_autobahn = both_paths([text_read(text)])
+    assert to_autobahn == []
+    assert ours == theirs
+    assert ours["application"] == [{"type": "websocket.receive", "text": text}]
+    assert ours["last_ping moved"] and ours["traffic"]["incomingWebSocketMessages"] == 1
+
+
+def test_random_multibyte_texts_reach_the_application_as_on_autobahns_path():
+    rng = random.Random(1007)
+    reads = []
+    for _ in range(200):
+        text = random_text(rng, rng.choice([0, 1, 2, 41, 42, 125, 126, 500, 16383]))
+        if len(text.encode()) <= 0xFFFF:
+            reads.append(client_frame(text.encode(), mask=rng.randbytes(4)))
+    ours, theirs, to_autobahn = both_paths(reads)
+    assert to_autobahn == []
+    assert ours == theirs and len(ours["application"]) == len(reads)
+
+
+UTF8_ERRORS = {name: client_frame(payload) for name, payload in INVALID_UTF8.items()}
+
+
+@pytest.mark.parametrize("data", UTF8_ERRORS.values(), ids=UTF8_ERRORS.keys())
+def test_invalid_utf8_goes_to_autobahn_untouched_and_is_closed_1007(data):
+    ours, theirs, to_autobahn = both_paths([data])
+    assert to_autobahn == [data]
+    assert ours == theirs
+    assert ours["application"] == [] and ours["failedByMe"]
+    assert close_code(ours["written"]) == 1007
+
+
+def close_code(written: bytes) -> int:
+    """The code of the close frame the server wrote last (after the handshake's response)."""
+    close = written[written.rindex(b"\x88") :]
+    return struct.unpack("!H", close[2:4])[0]
+
+
+@pytest.mark.parametrize("data", FALLBACKS.values(), ids=FALLBACKS.keys())
+def test_every_other_read_goes_to_autobahn_untouched_and_ends_as_its_path_does(data):
+    ours, theirs, to_autobahn = both_paths([data])
+    assert to_autobahn == [data]
+    assert to_autobahn[0] is data  # the very bytes: nothing consumed or copied before
+    assert ours == theirs
+
+
+def test_an_unmasked_text_frame_still_fails_the_connection_1002():
+    ours, theirs, _ = both_paths([client_frame(b"hello", mask=None)])
+    assert ours == theirs and ours["failedByMe"] and close_code(ours["written"]) == 1002
+
+
+@pytest.mark.parametrize(
+    ("limits", "size"),
+    [
+        ({"maxFramePayloadSize": 1000, "maxMessagePayloadSize": 0}, 1001),
+        ({"maxFramePayloadSize": 0, "maxMessagePayloadSize": 1000}, 1001),
+        ({"maxFramePayloadSize": 5000, "maxMessagePayloadSize": 100}, 101),
+        ({"maxFramePayloadSize": 100, "maxMessagePayloadSize": 5000}, 101),
+        ({"maxFramePayloadSize": 200, "maxMessagePayloadSize": 5000}, 201),
+        ({"maxFramePayloadSize": 126, "maxMessagePayloadSize": 126}, 127),
+    ],
+)
+def test_a_frame_over_either_limit_goes_to_autobahn_and_is_closed_1009(limits, size):
+    data = client_frame(b"o" * size)
+    ours, theirs, to_autobahn = both_paths([data], **limits)
+    assert to_autobahn == [data] and ours == theirs
+    assert ours["wasMaxFramePayloadSizeExceeded"] or ours["wasMaxMessagePayloadSizeExceeded"]
+    assert close_code(ours["written"]) == 1009
+    # At the limit it is taken.
+    at_limit = client_frame(b"o" * (size - 1))
+    ours, theirs, to_autobahn = both_paths([at_limit], **limits)
+    assert to_autobahn == [] and ours == theirs and len(ours["application"]) == 1
+
+
+LONG = client_frame("ü".encode() * 200)
+SHORT = client_frame(b'{"type":"typing"}')
+SEQUENCES = {
+    "split in the header": ([SHORT[:1], SHORT[1:]], 2),
+    "split in the mask": ([SHORT[:4], SHORT[4:]], 2),
+    "split in the payload": ([SHORT[:-1], SHORT[-1:]], 2),
+    "split in a 16-bit length": ([LONG[:3], LONG[3:]], 2),
+    "split inside a 2-byte character": ([LONG[:9], LONG[9:]], 2),
+    "split, then a whole frame": ([LONG[:100], LONG[100:], SHORT], 2),
+    # autobahn holds the first bytes of a frame: a read that alone is a whole frame is not.
+    "a frame's first byte, then what looks like a whole frame": ([SHORT[:1], SHORT], 2),
+    "a frame's first two bytes, then what looks like a whole frame": ([LONG[:2], SHORT], 2),
+    "part of a ping, then what looks like a whole frame": (
+        [client_frame(b"ping", first=0x89)[:7], SHORT],
+        2,
+    ),
+    "a frame and the start of the next, then its rest": ([SHORT + LONG[:5], LONG[5:], SHORT], 2),
+    "two frames in one read, then one": ([SHORT + LONG, SHORT], 1),
+    "a fragmented message": (
+        [client_frame(b"frag", first=0x01), client_frame(b"ment", first=0x80), SHORT],
+        2,
+    ),
+    "a ping inside a fragmented message": (
+        [
+            client_frame(b"a", first=0x01),
+            client_frame(b"?", first=0x89),
+            client_frame(b"b", first=0x80),
+        ],
+        3,
+    ),
+    "a whole text frame inside a fragmented message (1002)": (
+        [client_frame(b"frag", first=0x01), SHORT],
+        2,
+    ),
+    "a text frame after the client's close": ([client_frame(b"\x03\xe8", first=0x88), SHORT], 2),
+    "a text frame after invalid UTF-8": ([UTF8_ERRORS["overlong slash"], SHORT], 2),
+    "a ping, then text": ([client_frame(b"ping", first=0x89), SHORT, SHORT], 1),
+}
+
+
+@pytest.mark.parametrize("case", SEQUENCES)
+def test_reads_around_autobahns_state_end_as_its_path_does(case):
+    """A read that looks like a whole frame but comes while autobahn holds part of a frame or
+    message, or after a close, is autobahn's; once it holds nothing again, the next read may
+    be taken."""
+    reads, to_autobahn_expected = SEQUENCES[case]
+    ours, theirs, to_autobahn = both_paths(reads)
+    assert ours == theirs
+    assert to_autobahn == reads[:to_autobahn_expected]
+
+
+def test_a_muted_socket_counts_the_message_and_hands_nothing_on_like_daphne():
+    def mute(protocol):
+        protocol.muted = True
+
+    ours, theirs, to_autobahn = both_paths([SHORT], setup=mute)
+    assert to_autobahn == [] and ours == theirs
+    assert ours["application"] == [] and not ours["last_ping moved"]
+    assert ours["traffic"]["incomingWebSocketMessages"] == 1
+
+
+def test_a_text_message_while_a_ping_waits_cancels_its_timeout_as_autobahn_does():
+    def ping(protocol):
+        protocol._sendAutoPing()  # what Daphne's check_timeouts calls
+        assert protocol.autoPingTimeoutCall is not None
+
+    ours, theirs, to_autobahn = both_paths([SHORT], setup=ping, autoPingTimeout=30)
+    # The pings carry the time they were sent: the same length, not the same bytes.
+    assert len(ours.pop("written")) == len(theirs.pop("written"))
+    assert to_autobahn == [] and ours == theirs and ours["autoPingPending"] is None
+
+
+def with_octets_logged(protocol):
+    protocol.logOctets = True
+
+
+def with_frames_logged(protocol):
+    protocol.logFrames = True
+
+
+def with_tracked_timings(protocol):
+    protocol.setTrackTimings(True)
+
+
+def with_a_message_listener(protocol):
+    protocol.on("message", lambda *args, **kwargs: None)
+
+
+OFF_THE_FAST_PATH = {
+    "compression in use": ({"setup": compressing}),
+    "octets logged": ({"setup": with_octets_logged}),
+    "frames logged": ({"setup": with_frames_logged}),
+    "timings tracked": ({"setup": with_tracked_timings}),
+    "a listener of the message event": ({"setup": with_a_message_listener}),
+    "no UTF-8 validation": ({"utf8validateIncoming": False}),
+    "no unmasking": ({"applyMask": False}),
+}
+
+
+@pytest.mark.parametrize("case", OFF_THE_FAST_PATH)
+def test_a_socket_set_up_for_more_than_the_fast_path_does_keeps_autobahns_path(case):
+    how = dict(OFF_THE_FAST_PATH[case])
+    ours, theirs, to_autobahn = both_paths([SHORT], **how)
+    assert to_autobahn == [SHORT] and ours == theirs
+
+
+def test_an_onmessage_of_the_sockets_own_or_a_subclasss_keeps_autobahns_path():
+    protocol, _, to_autobahn = reading_protocol()
+    received = []
+    protocol.onMessage = lambda payload, binary: received.append(payload)
+    protocol.dataReceived(SHORT)
+    assert to_autobahn == [SHORT] and received == [b'{"type":"typing"}']
+
+    assert ChatWebSocketProtocol._stock_receive_path
+    assert protocol_with_options(WebSocketServerFactory())._stock_receive_path
+    protocol, _, to_autobahn = reading_protocol()
+    frames = []
+
+    def onMessageFrame(self, payload):
+        frames.append(payload)
+        super(overriding, self).onMessageFrame(payload)
+
+    overriding = type("Overriding", (type(protocol),), {"onMessageFrame": onMessageFrame})
+    assert not overriding._stock_receive_path
+    protocol.__class__ = overriding
+    protocol.dataReceived(SHORT)
+    assert to_autobahn == [SHORT] and frames == [[b'{"type":"typing"}']]
+    assert protocol.application_queue == [
+        {"type": "websocket.receive", "text": '{"type":"typing"}'}
+    ]
+
+
+def test_a_message_on_the_fast_path_leaves_no_per_message_state_on_the_socket():
+    """autobahn's path leaves a message's bookkeeping on the connection (its attribute dict
+    grows past the idle size); the fast path adds nothing."""
+    protocol, _, to_autobahn = reading_protocol()
+    before = dict(vars(protocol))
+    for text in ("one", "two", "ж" * 300):
+        protocol.dataReceived(text_read(text))
+    assert to_autobahn == []
+    assert vars(protocol).keys() == before.keys()
+    assert len(protocol.application_queue) == 3
