@@ -11,31 +11,9 @@ from autobahn.websocket.utf8validator import Utf8Validator
 from autobahn.websocket.xormasker import create_xor_masker
 
 from mychannels.runtime.framefast import masked_text_payload, payload_limit, unmask
+from tests.wsframes import client_frame
 
-MASK = b"\x37\xfa\x21\x3d"
 LIMIT = 64 * 1024  # the server's (CHAT_MAX_FRAME_BYTES)
-
-
-def client_frame(
-    payload: bytes,
-    first: int = 0x81,
-    mask: bytes | None = MASK,
-    length_form: int | None = None,
-) -> bytes:
-    """A client frame (RFC 6455 5.2): `first` is FIN, RSV and the opcode; the length in its
-    shortest form unless `length_form` (7, 16 or 64) says which; masked unless mask is None."""
-    size = len(payload)
-    form = length_form or (7 if size <= 125 else 16 if size <= 0xFFFF else 64)
-    mask_bit = 0x80 if mask is not None else 0
-    if form == 7:
-        header = bytes([first, mask_bit | size])
-    elif form == 16:
-        header = struct.pack("!BBH", first, mask_bit | 126, size)
-    else:
-        header = struct.pack("!BBQ", first, mask_bit | 127, size)
-    if mask is None:
-        return header + payload
-    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
 
 
 def autobahns_unmasking(mask: bytes, masked: bytes) -> bytes:

@@ -32,7 +32,8 @@ from mychannels.runtime.wsprotocol import (
     text_frame,
     write_now,
 )
-from tests.chat.test_framefast import FALLBACKS, INVALID_UTF8, client_frame, random_text
+from tests.chat.test_framefast import FALLBACKS, INVALID_UTF8, random_text
+from tests.wsframes import client_frame
 
 
 def parse_frame(data: bytes) -> dict:
