@@ -7,25 +7,21 @@ once, in id order, once it reads again. On PostgreSQL and the Redis pub/sub laye
 deployed."""
 
 import asyncio
-import base64
-import contextlib
-import hashlib
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 import websockets
 from django.conf import settings
 
 from tests.e2e.livechat import next_of, open_room_socket
-from tests.liveserver import BASE_DIR, ServerProcess, login, room_id, socket_headers, start_daphne
+from tests.e2e.rawsocket import RawSocket
+from tests.liveserver import BASE_DIR, ServerProcess, login, room_id, start_daphne
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +36,6 @@ MAX_LENGTH = settings.CHAT_MESSAGE_MAX_LENGTH
 # 2, 3, 4 and 2 bytes in UTF-8: the longest body allowed, far more bytes than characters.
 LONG_BODY = ("é€😀ж" * MAX_LENGTH)[:MAX_LENGTH]
 WIDEST_BODY = "😀" * MAX_LENGTH  # the most bytes one message can carry
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @pytest.fixture
@@ -53,114 +48,6 @@ def fast_posting(scaled_config, tmp_path) -> Iterator[ServerProcess]:
     server = start_daphne(scaled_config, tmp_path)
     yield server
     server.stop()
-
-
-class WireFrame(NamedTuple):
-    header: bytes  # the first two bytes and the extended length, if any
-    payload: bytes
-    data: dict  # the payload's JSON
-
-    @property
-    def length_form(self) -> int:
-        """7, 16 or 64: the width of the frame's length field."""
-        return {126: 16, 127: 64}.get(self.header[1] & 0x7F, 7)
-
-
-class RawSocket:
-    """A WebSocket client written out by hand, to see the server's frames exactly as they
-    come on the wire (headers included), and to stop reading at the TCP level."""
-
-    def __init__(self, sock, reader, writer):
-        self.sock, self.reader, self.writer = sock, reader, writer
-
-    @classmethod
-    async def open(cls, server, client, room: int, slow: bool = False):
-        sock = socket.socket()
-        if slow:
-            # A small window, and small segments: the server's kernel sizes its send buffer
-            # by the segment size, so it cannot take in megabytes for a reader that is away.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
-        # A small stream limit: asyncio stops reading the socket once 8 KiB wait unread.
-        reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
-        key = base64.b64encode(os.urandom(16)).decode()
-        headers = socket_headers(server, client)
-        writer.write(
-            (
-                f"GET /ws/chat/room/{room}/ HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{server.port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Origin: {headers['Origin']}\r\nCookie: {headers['Cookie']}\r\n\r\n"
-            ).encode()
-        )
-        response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        assert response.startswith(b"HTTP/1.1 101"), response
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest())
-        assert b"Sec-WebSocket-Accept: " + accept in response, response
-        assert b"permessage-deflate" not in response.lower()
-        return cls(sock, reader, writer)
-
-    @property
-    def local_port(self) -> int:
-        return self.sock.getsockname()[1]
-
-    async def frame(self, timeout: float = 10) -> WireFrame:
-        """The next data frame, checked against RFC 6455 5.2 (pings are answered)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                header = await self.reader.readexactly(2)
-                assert header[1] & 0x80 == 0, "a server frame must not be masked"
-                length = header[1] & 0x7F
-                if length == 126:
-                    extended = await self.reader.readexactly(2)
-                    (length,) = struct.unpack("!H", extended)
-                    assert length >= 126, "the 16-bit form for a length that fits in 7 bits"
-                elif length == 127:
-                    extended = await self.reader.readexactly(8)
-                    (length,) = struct.unpack("!Q", extended)
-                    assert length >= 65536, "the 64-bit form for a length that fits in 16"
-                else:
-                    extended = b""
-                payload = await self.reader.readexactly(length)
-                if header[0] == 0x89:  # a ping: answer it (client frames are masked)
-                    self.send_control(0x8A, payload)
-                    continue
-                assert header[0] == 0x81, f"expected an unfragmented text frame: {header!r}"
-                return WireFrame(header + extended, payload, json.loads(payload.decode("utf-8")))
-
-    def send_control(self, opcode: int, payload: bytes) -> None:
-        self._send(opcode, payload)
-
-    def send_text(self, text: str) -> None:
-        self._send(0x81, text.encode())
-
-    def _send(self, first_byte: int, payload: bytes) -> None:
-        """One frame, masked as a client's must be."""
-        length = len(payload)
-        if length <= 125:
-            header = bytes([first_byte, 0x80 | length])
-        elif length <= 0xFFFF:
-            header = struct.pack("!BBH", first_byte, 0x80 | 126, length)
-        else:
-            header = struct.pack("!BBQ", first_byte, 0x80 | 127, length)
-        mask = os.urandom(4)
-        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-        self.writer.write(header + mask + masked)
-
-    async def frame_of(self, frame_type: str, timeout: float = 10) -> WireFrame:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.frame(timeout)
-                if frame.data["type"] == frame_type:
-                    return frame
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(Exception):
-            await self.writer.wait_closed()
 
 
 def socket_queues(local_port: int, remote_port: int) -> tuple[int, int]:
