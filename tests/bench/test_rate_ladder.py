@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bench import scenarios
 from bench.scenarios import rate_ladder
 from bench.servers import process_cpu_seconds
 
@@ -98,3 +99,35 @@ def test_a_process_cpu_time_counts_every_thread_to_well_under_a_tick():
         assert round(used, 2) != used  # nanoseconds, not 10 ms ticks
     finally:
         child.communicate(b"\n", timeout=30)
+
+
+class StandInClient:
+    """The load client's `connect` and `close_all`, for a ramp run without sockets."""
+
+    def connect(self, specs, concurrency):
+        return {"opened": len(specs)}, [f"socket {i}" for i in range(len(specs))]
+
+    def close_all(self):
+        pass
+
+
+def test_a_ramp_warms_up_at_its_first_rate_before_recording(monkeypatch):
+    steps = []
+
+    def stand_in_step(ctx, step, rate, room_members, senders, sender_rooms):
+        steps.append((step, rate))
+        return {"ok": rate <= 2000, **dict.fromkeys(scenarios.PROGRESS_KEYS)}
+
+    monkeypatch.setattr(scenarios, "run_step", stand_in_step)
+    monkeypatch.setattr(scenarios, "settle", lambda server: 0.0)
+    monkeypatch.setattr(scenarios.time, "sleep", lambda seconds: None)
+    scale = scenarios.Scale(
+        room100_rates=[1000, 2000, 4000], room1000_rates=[], pair_rooms=0, pair_rates=[],
+        storm=0, idle=[100],
+    )  # fmt: skip
+    ctx = scenarios.Context(None, StandInClient(), {"r100": 1}, ["key"] * 100, scale)
+    ctx.spec = lambda room, user: (room, user)
+    rows = scenarios.ramp(ctx, "room100", ["r100"], 100, scale.room100_rates, 10)
+    # Step 1 is the warm-up at the first rate; the rows are the ladder's steps only.
+    assert steps == [(1, 1000), (2, 1000), (3, 2000), (4, 4000)]
+    assert [row["ok"] for row in rows] == [True, True, False]
