@@ -26,6 +26,13 @@ POSTGRES_SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 POSTGRES_ADMIN_URL = f"{POSTGRES_SERVER_URL}/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DEMO_PASSWORD = "chat-demo-2026"
+# End-to-end tests post faster than a person types; flood control has its own tests.
+FAST_POSTING = {
+    "CHAT_RATE_PER_SECOND": "1000",
+    "CHAT_RATE_BURST": "1000",
+    "CHAT_REQUEST_RATE_PER_SECOND": "1000",
+    "CHAT_REQUEST_BURST": "1000",
+}
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ sweep that drops a dead process's entries. On Redis, both client paths (a RedisL
 redis://, redis-py's pool for a socket file); replies read as str, a server that forgot its
 scripts, a killed and restarted one, and rooms on two servers."""
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -38,17 +39,25 @@ async def delete_prefixed(url: str, prefix: str) -> None:
     await cleanup.aclose()
 
 
+@contextlib.asynccontextmanager
+async def redis_store_at(url: str) -> AsyncIterator[RedisStore]:
+    """A store under a prefix of its own, its keys deleted after."""
+    prefix = f"test-presence-{uuid.uuid4().hex[:10]}"
+    store = RedisStore(url, prefix)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+        await delete_prefixed(url, prefix)
+
+
 @pytest.fixture(params=["memory", *REDIS_PATHS])
 async def store(request) -> AsyncIterator[MemoryStore | RedisStore]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    url = redis_url_of(request)
-    prefix = f"test-presence-{uuid.uuid4().hex[:10]}"
-    redis_store = RedisStore(url, prefix)
-    yield redis_store
-    await redis_store.aclose()
-    await delete_prefixed(url, prefix)
+    async with redis_store_at(redis_url_of(request)) as redis_store:
+        yield redis_store
 
 
 async def test_entries_versions_and_refreshes(store):
@@ -129,11 +138,8 @@ def redis_url(request) -> str:
 
 @pytest.fixture
 async def redis_store(redis_url) -> AsyncIterator[RedisStore]:
-    prefix = f"test-presence-{uuid.uuid4().hex[:10]}"
-    store = RedisStore(redis_url, prefix)
-    yield store
-    await store.aclose()
-    await delete_prefixed(redis_url, prefix)
+    async with redis_store_at(redis_url) as store:
+        yield store
 
 
 async def test_what_redis_returns_is_read_as_str(redis_store):

@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.livechat import next_of, open_room_socket, stored_messages
 from tests.e2e.rawsocket import RawSocket
 from tests.liveserver import (
+    FAST_POSTING,
     ServerProcess,
     ServiceConfig,
     login,
@@ -26,13 +27,6 @@ from tests.wsframes import client_frame
 
 pytestmark = pytest.mark.e2e
 
-# The tests post faster than a person types; flood control has its own tests.
-FAST_POSTING = {
-    "CHAT_RATE_PER_SECOND": "1000",
-    "CHAT_RATE_BURST": "1000",
-    "CHAT_REQUEST_RATE_PER_SECOND": "1000",
-    "CHAT_REQUEST_BURST": "1000",
-}
 PROTOCOL_LIMIT_REASON = "exceeds payload limit"  # autobahn's words, not the application's
 SERVER_FAILURES = ("Traceback", "Exception inside application")
 PAUSE = 0.05  # between two writes, so that the server reads them apart

@@ -21,17 +21,17 @@ from django.conf import settings
 
 from tests.e2e.livechat import next_of, open_room_socket
 from tests.e2e.rawsocket import RawSocket
-from tests.liveserver import BASE_DIR, ServerProcess, login, room_id, start_daphne
+from tests.liveserver import (
+    BASE_DIR,
+    FAST_POSTING,
+    ServerProcess,
+    login,
+    room_id,
+    start_daphne,
+)
 
 pytestmark = pytest.mark.e2e
 
-# The tests post faster than a person types; flood control has its own tests.
-FAST_POSTING = {
-    "CHAT_RATE_PER_SECOND": "1000",
-    "CHAT_RATE_BURST": "1000",
-    "CHAT_REQUEST_RATE_PER_SECOND": "1000",
-    "CHAT_REQUEST_BURST": "1000",
-}
 MAX_LENGTH = settings.CHAT_MESSAGE_MAX_LENGTH
 # 2, 3, 4 and 2 bytes in UTF-8: the longest body allowed, far more bytes than characters.
 LONG_BODY = ("é€😀ж" * MAX_LENGTH)[:MAX_LENGTH]
