@@ -6,14 +6,12 @@ server processes; without Redis it lives in this process, which is all there is 
 
 import logging
 import time
-from typing import Any
 
 import redis
 from django.conf import settings
 
 from mychannels.runtime.loopcache import PerLoop
-from mychannels.runtime.redisclient import redis_client
-from mychannels.runtime.redisline import LineScript, RedisLine
+from mychannels.runtime.rediscalls import LuaScript, RedisCalls
 from mychannels.runtime.redisshards import Shards, redis_urls
 
 logger = logging.getLogger(__name__)
@@ -37,6 +35,7 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+_TOKEN_BUCKETS = LuaScript(_TOKEN_BUCKETS_LUA)
 
 Limit = tuple[str, float, int]  # bucket key, rate per second, burst
 
@@ -69,7 +68,9 @@ class RedisBuckets:
 
     def __init__(self, url: str | list[str], prefix: str) -> None:
         urls = redis_urls(url) if isinstance(url, str) else url
-        self._servers = Shards(urls, prefix, self._server)
+        # Every message pays for this call: a pipelined connection on a plain redis:// server
+        # (mychannels/runtime/redisline.py), redis-py's pool on TLS or a socket file.
+        self._servers = Shards(urls, prefix, RedisCalls)
         self._prefix = prefix
         # While Redis is away, limits still hold, per process: failing closed would cut every
         # socket off over an outage, failing open would leave the database unprotected.
@@ -90,27 +91,18 @@ class RedisBuckets:
             kind, _, key_owner = key.rpartition(":")
             assert key_owner == owner, "one call's buckets belong to one user"
             keys.append(f"{{{self._prefix}:user.{owner}}}:rl:{kind}")
-        script = self._servers.for_group(f"user.{owner}")
+        server = self._servers.for_group(f"user.{owner}")
         try:
-            refused = await script(keys=keys, args=args)
+            refused = await server.call(_TOKEN_BUCKETS.call(keys, args))
         except redis.RedisError as error:
             self._went_down(error)
             return await self._fallback.take_all(limits)
         self._back_up()
         return int(refused)
 
-    @staticmethod
-    def _server(url: str) -> Any:
-        # Every message pays for this call: a pipelined connection, not redis-py's pool
-        # (mychannels/runtime/redisline.py), on a plain redis:// server.
-        if RedisLine.handles(url):
-            return LineScript(RedisLine(url, timeout=5.0), _TOKEN_BUCKETS_LUA)
-        return redis_client(url).register_script(_TOKEN_BUCKETS_LUA)
-
     async def aclose(self) -> None:
-        for script in self._servers.all:
-            if isinstance(script, LineScript):
-                await script.line.aclose()
+        for server in self._servers.all:
+            await server.aclose()
 
     def _went_down(self, error: Exception) -> None:
         if not self._redis_down:

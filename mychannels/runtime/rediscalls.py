@@ -7,7 +7,7 @@ together: on a line they go out in one write and are parsed by hiredis, without 
 per-command pool, checks and retry wrapper (mychannels/runtime/redisline.py); on TLS or a
 socket file they go out in one redis-py pipeline, as before. Lua scripts are called by SHA1
 and sent again by EVAL where the server does not know them (restarted or flushed), as
-redis-py's `Script` and `LineScript` do. Errors are redis-py's exception classes either way.
+redis-py's `Script` does. Errors are redis-py's exception classes either way.
 """
 
 import asyncio

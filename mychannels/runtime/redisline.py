@@ -13,7 +13,6 @@ Plain `redis://` servers only (`RedisLine.handles`): TLS and Unix sockets keep r
 """
 
 import asyncio
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -202,19 +201,3 @@ class RedisLine:
         if protocol is not None and protocol.transport is not None:
             protocol.closed = True
             protocol.transport.close()
-
-
-class LineScript:
-    """A Lua script called by its SHA1 (EVALSHA), loaded by EVAL when the server does not
-    know it (a restarted or flushed Redis): redis-py's `Script`, on a `RedisLine`."""
-
-    def __init__(self, line: RedisLine, source: str) -> None:
-        self.line = line
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()  # the name Redis gives it
-
-    async def __call__(self, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
-        try:
-            return await self.line.execute("EVALSHA", self.sha, len(keys), *keys, *args)
-        except exceptions.NoScriptError:
-            return await self.line.execute("EVAL", self.source, len(keys), *keys, *args)

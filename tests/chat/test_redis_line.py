@@ -9,7 +9,7 @@ import pytest
 import redis
 from redis import asyncio as aioredis
 
-from mychannels.runtime.redisline import LineScript, RedisLine
+from mychannels.runtime.redisline import RedisLine
 from tests.services import ensure_redis
 
 pytestmark = pytest.mark.redis
@@ -87,16 +87,6 @@ async def test_a_server_that_stops_answering_times_out_and_the_next_call_reconne
         await line.execute("DEL", name)
     finally:
         await line.aclose()
-
-
-async def test_a_script_the_server_does_not_know_is_loaded_and_then_called_by_sha(line):
-    script = LineScript(line, "return redis.call('INCRBY', KEYS[1], ARGV[1])")
-    name = key()
-    await line.execute("SCRIPT", "FLUSH")  # a restarted Redis knows no script
-    assert await script(keys=[name], args=[5]) == 5
-    assert await line.execute("SCRIPT", "EXISTS", script.sha) == [1]
-    assert await script(keys=[name], args=[2]) == 7
-    await line.execute("DEL", name)
 
 
 async def test_the_url_chooses_the_database():
