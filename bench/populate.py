@@ -21,12 +21,12 @@ from django.contrib.auth import (  # noqa: E402
     get_user_model,
 )
 from django.contrib.auth.hashers import make_password  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from chat.models import Room  # noqa: E402
+from mychannels.models import LoginSession  # noqa: E402
+from mychannels.runtime.sessions import SessionStore  # noqa: E402
 
 
 def populate(user_count: int, rooms: dict[str, list[int]], staff: bool = False) -> dict:
@@ -44,8 +44,9 @@ def populate(user_count: int, rooms: dict[str, list[int]], staff: bool = False) 
         expires = timezone.now() + timedelta(days=1)
         backend = "django.contrib.auth.backends.ModelBackend"
         sessions = [
-            Session(
+            LoginSession(
                 session_key=store._get_new_session_key(),
+                user_id=user.pk,
                 session_data=store.encode(
                     {
                         SESSION_KEY: str(user.pk),
@@ -57,7 +58,7 @@ def populate(user_count: int, rooms: dict[str, list[int]], staff: bool = False) 
             )
             for user in users
         ]
-        Session.objects.bulk_create(sessions, batch_size=2000)
+        LoginSession.objects.bulk_create(sessions, batch_size=2000)
         room_ids = {}
         Membership = Room.users.through
         for name, members in rooms.items():

@@ -21,7 +21,7 @@ from tests.liveserver import REDIS_URL
 from tests.services import ensure_postgres, ensure_redis
 
 ENGINES = {
-    "db (mychannels/runtime/auth.py row read)": "django.contrib.sessions.backends.db",
+    "db (mychannels/runtime/auth.py row read)": "mychannels.runtime.sessions",
     "cached_db on RedisCache (Django's own)": "django.contrib.sessions.backends.cached_db",
 }
 

@@ -15,9 +15,10 @@ from django.db import DatabaseError
 
 from chat import ratelimit
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
-from chat.selectors.messages import MessagePage, messages_before, opening_history
+from chat.selectors.messages import MessagePage, messages_before
 from chat.selectors.read_state import UnreadState, unread_states
-from chat.selectors.rooms import room_access, room_ids_of_user, room_object
+from chat.selectors.room_opening import RoomOpening, room_opening
+from chat.selectors.rooms import room_ids_of_user, room_object
 from chat.selectors.sidebar import active_count, mention_counts
 from chat.serializers import dumps, message_to_dict
 from chat.services.errors import ConflictError, ServiceError
@@ -140,15 +141,27 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
         self.flood_strikes = 0
         # Accept first, then close with a code, so that the browser can tell why.
         await self.accept()
-        close_code = await self._refusal()
+        if not self.user.is_authenticated:
+            await self.close(CLOSE_NOT_LOGGED_IN)
+            return
+        # Joined before reading history: a message broadcast meanwhile waits in our channel
+        # and arrives after the history frame (clients drop ids they have already seen). A
+        # socket refused below leaves again before anything that waited is handled, and a
+        # closed socket sends nothing (QuietAfterCloseMixin).
+        await self._join_groups()
+        try:
+            opening = await self._read_opening()
+            close_code = await self._refusal(opening)
+        except BaseException:
+            await self._leave_groups()
+            raise
         if close_code:
+            await self._leave_groups()
             await self.close(close_code)
             return
-        await self.channel_layer.group_add(room_group(self.room_id), self.channel_name)
-        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
-        # Joined before reading history: a message broadcast meanwhile waits in our channel
-        # and arrives after the history frame (clients drop ids they have already seen).
-        await self._send_opening_history()
+        # The room's version from the same statement as the page: exactly what it shows, so
+        # a client that keeps the highest version it has seen misses nothing.
+        await self.send_json(history_frame(opening.page, opening.room.version))
         presence = await tracker().enter(
             self.room_id, self.conn_id, self.user.pk, self.user.get_username()
         )
@@ -158,34 +171,37 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
         self.taking_frames = True
         self.deliver_directly()
 
-    async def _refusal(self) -> int | None:
-        if not self.user.is_authenticated:
-            return CLOSE_NOT_LOGGED_IN
-        access = await room_access(self.room_id, self.user.pk)
-        if access.room is None:
-            return CLOSE_NO_ROOM
-        if not access.is_member:
-            return CLOSE_NOT_MEMBER
-        if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
-            return CLOSE_TOO_MANY_SOCKETS
-        self.room = access.room  # set only when admitted: disconnect releases what it holds
-        return None
-
-    async def _send_opening_history(self) -> None:
+    async def _read_opening(self) -> RoomOpening:
         after, since = query_int(self.scope, "after"), query_int(self.scope, "since")
         catching_up = after is not None or since is not None
         limit = settings.CHAT_HISTORY_AFTER_MAX if catching_up else settings.CHAT_HISTORY_LATEST
-        page = await opening_history(self.room_id, after, limit, since=since)
-        # The room's version as read before the page (room_access): never ahead of what the
-        # page shows, so a client that keeps the highest version it has seen misses nothing.
-        await self.send_json(history_frame(page, self.room.version))
+        return await room_opening(
+            self.room_id, self.user.pk, after_id=after, since=since, limit=limit
+        )
+
+    async def _refusal(self, opening: RoomOpening) -> int | None:
+        if opening.room is None:
+            return CLOSE_NO_ROOM
+        if not opening.is_member:
+            return CLOSE_NOT_MEMBER
+        if not await socket_admit(user_id=self.user.pk, conn_id=self.conn_id):
+            return CLOSE_TOO_MANY_SOCKETS
+        self.room = opening.room  # set only when admitted: disconnect releases what it holds
+        return None
+
+    async def _join_groups(self) -> None:
+        await self.channel_layer.group_add(room_group(self.room_id), self.channel_name)
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+
+    async def _leave_groups(self) -> None:
+        await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
+        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if self.room is None:
             return
         await socket_release(user_id=self.user.pk, conn_id=self.conn_id)
-        await self.channel_layer.group_discard(room_group(self.room_id), self.channel_name)
-        await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await self._leave_groups()
         await tracker().leave(self.room_id, self.conn_id, self.user.pk, self.user.get_username())
         self.room = None
 

@@ -82,6 +82,10 @@ INSTALLED_APPS = [
     "alert",
 ]
 
+# Django's database sessions, each row with its user's id: a socket's opening reads both in
+# one statement (mychannels/runtime/login_session.py).
+SESSION_ENGINE = "mychannels.runtime.sessions"
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -14,12 +14,12 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 from django.test import override_settings
 
 from chat.models import Room
 from mychannels.asgi import application
+from mychannels.runtime.sessions import SessionStore
 from tests.liveserver import free_port
 from tests.services import RedisServer
 

@@ -31,9 +31,11 @@ REPLY_COLUMNS = ("author_username", "reply_username", "reply_body", "reply_delet
 
 
 @functools.cache
-def _history_sql(shape: str, columns: str) -> str:
+def opening_sql(shape: str, columns: str, room: str = "%s") -> str:
     """One statement: the messages, their authors' names and what they reply to (author,
-    excerpt, deleted) by LEFT JOIN, so that replies cost the opening no query of their own."""
+    excerpt, deleted) by LEFT JOIN, so that replies cost the opening no query of their own.
+    `columns` is Message's select list (`m.column, ...`), REPLY_COLUMNS follow it; `room` is
+    the SQL of the room's id (a placeholder, or a column of an outer query)."""
     users = get_user_model()
     pk, username = users._meta.pk.column, users._meta.get_field(users.USERNAME_FIELD).column
     messages, users_table = Message._meta.db_table, users._meta.db_table
@@ -44,7 +46,7 @@ def _history_sql(shape: str, columns: str) -> str:
         f" FROM {messages} m JOIN {users_table} u ON u.{pk} = m.author_id"
         f" LEFT JOIN {messages} rm ON rm.id = m.reply_to_id"
         f" LEFT JOIN {users_table} ru ON ru.{pk} = rm.author_id"
-        f" WHERE m.room_id = %s{where} ORDER BY {order} LIMIT %s"
+        f" WHERE m.room_id = {room}{where} ORDER BY {order} LIMIT %s"
     )
 
 
@@ -82,23 +84,33 @@ def _history_page(rows: list[Message], limit: int, newest_first: bool) -> Messag
     return MessagePage(messages=rows, has_more=has_more)
 
 
-async def opening_history(
-    room_id: int, after_id: int | None, limit: int, since: int | None = None
-) -> MessagePage:
-    """A socket's first history page, ascending, in one query: with `since` every message
-    created or changed after that room version (by version); with `after_id` the oldest
-    `limit` above it (by id); else the latest `limit`."""
+def opening_shape(after_id: int | None, since: int | None, limit: int) -> tuple[str, list]:
+    """The opening page's shape and its parameters after the room's id: with `since` every
+    message created or changed after that room version (by version); with `after_id` the
+    oldest `limit` above it (by id); else the latest `limit`."""
     if since is not None:
-        shape, params = SINCE, [room_id, since, limit + 1]
-    elif after_id is not None:
-        shape, params = AFTER, [room_id, after_id, limit + 1]
-    else:
-        shape, params = LATEST, [room_id, limit + 1]
-    sql = functools.partial(_history_sql, shape)
-    rows = await OPENING_READS.instances(Message, "m", sql, params, extra=REPLY_COLUMNS)
+        return SINCE, [since, limit + 1]
+    if after_id is not None:
+        return AFTER, [after_id, limit + 1]
+    return LATEST, [limit + 1]
+
+
+async def opening_page(rows: list[Message], shape: str, limit: int) -> MessagePage:
+    """The page of the opening statement's messages (one more than `limit` read, to tell
+    whether there are more), ascending, with their authors and attachments."""
     page = _history_page(_with_authors(rows), limit, shape == LATEST)
     await attachments_load(page.messages)
     return page
+
+
+async def opening_history(
+    room_id: int, after_id: int | None, limit: int, since: int | None = None
+) -> MessagePage:
+    """A socket's first history page, ascending, in one query (opening_shape)."""
+    shape, params = opening_shape(after_id, since, limit)
+    sql = functools.partial(opening_sql, shape)
+    rows = await OPENING_READS.instances(Message, "m", sql, [room_id, *params], extra=REPLY_COLUMNS)
+    return await opening_page(rows, shape, limit)
 
 
 async def _page(queryset, limit: int, newest_first: bool) -> MessagePage:

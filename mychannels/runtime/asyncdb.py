@@ -152,7 +152,9 @@ async def _statement(sql: str, params: Params, *, retry: bool) -> list[tuple]:
         raise DatabaseError(str(error)) from error
 
 
-def _instance(model: type, names: Sequence[str], row: Sequence[Any], extra: Sequence[str]) -> Any:
+def model_instance(
+    model: type, names: Sequence[str], row: Sequence[Any], extra: Sequence[str]
+) -> Any:
     """A row of `select_list(model)` columns, then `extra` columns, as a model instance with
     the extra values as attributes (what a raw queryset does with annotations)."""
     instance = model.from_db(ALIAS, names, row[: len(names)])
@@ -194,4 +196,4 @@ class Reads:
             return await self._on_thread(model, sql(f"{alias}.*"), params)
         columns, names = select_list(model, alias)
         found = await rows(sql(columns), params)
-        return [_instance(model, names, row, extra) for row in found]
+        return [model_instance(model, names, row, extra) for row in found]

@@ -10,7 +10,10 @@ own (SQLite; mychannels/runtime/asyncdb.py), and the scope gets the plain sessio
 Every socket opening pays for these two reads, and Django spent more CPU building their two
 ORM queries than PostgreSQL took to answer them (docs/performance.md): the session row and the
 user row are read with plain SQL instead, keeping every check Django and channels make (expiry,
-signature, backend, active user, the password's session hash).
+signature, backend, active user, the password's session hash). With the project's session
+engine on PostgreSQL both rows come in one statement, the user joined by the session row's
+`user_id` (mychannels/runtime/login_session.py); the signed data still names the user, and a
+row whose column names another (or none) has its user read apart.
 """
 
 import functools
@@ -29,40 +32,56 @@ from django.contrib.auth import (
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.sessions.backends import db as db_sessions
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from mychannels.runtime import asyncdb
+from mychannels.runtime import sessions as project_sessions
 from mychannels.runtime.handoff import HandoffCookieMiddleware
 from mychannels.runtime.offthread import pooled
 from mychannels.runtime.sessions import usable_session_key
 
 
-class SocketSessionStore(db_sessions.SessionStore):
-    """The database session store, its one row read with plain SQL (what `load` does with
-    `Session.objects.get(session_key=..., expire_date__gt=now)`), on the socket's reads."""
+class SocketSessionStore(project_sessions.SessionStore):
+    """The project's session store, its one row read with plain SQL (what `load` does with
+    `LoginSession.objects.get(session_key=..., expire_date__gt=now)`), on the socket's reads."""
 
     @property
     def key_salt(self) -> str:
-        # Django salts the signature with the store's class name: the database store's, so
-        # that both read the sessions the HTTP side writes.
-        return "django.contrib.sessions." + db_sessions.SessionStore.__qualname__
+        # Django salts the signature with the store's class name: the engine's, so that both
+        # read the sessions the HTTP side writes.
+        return "django.contrib.sessions." + project_sessions.SessionStore.__qualname__
 
     async def aload_row(self) -> None:
         """`load`, filling the session's cache, as one read of SESSION_READS."""
         if self.session_key is None:
             self._session_cache = {}
             return
-        now = asyncdb.operations().adapt_datetimefield_value(timezone.now())
-        found = await SESSION_READS.instances(
-            self.model, "s", _session_sql, [self.session_key, now]
-        )
-        if not found:
+        found = await SESSION_READS.instances(self.model, "s", _session_sql, self._row_params())
+        self._fill(found[0].session_data if found else None)
+
+    async def aload_row_and_user(self) -> AbstractBaseUser | None:
+        """`aload_row`, with the user the row's `user_id` names joined in the same statement
+        (PostgreSQL only): that user, or None without a row or a user."""
+        if self.session_key is None:
+            self._session_cache = {}
+            return None
+        found = await asyncdb.rows(_session_and_user_sql(), self._row_params())
+        self._fill(found[0][0] if found else None)
+        if not found or found[0][1] is None:
+            return None
+        users = get_user_model()
+        return users.from_db(asyncdb.ALIAS, asyncdb.select_list(users, "u")[1], found[0][1:])
+
+    def _row_params(self) -> list[Any]:
+        return [self.session_key, asyncdb.operations().adapt_datetimefield_value(timezone.now())]
+
+    def _fill(self, session_data: str | None) -> None:
+        if session_data is None:  # no such session, or expired
             self._session_key = None
             self._session_cache = {}
             return
-        self._session_cache = _shared_strings(self.decode(found[0].session_data))
+        self._session_cache = _shared_strings(self.decode(session_data))
 
 
 _LOGIN_KEYS = {key: key for key in (SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY)}
@@ -80,26 +99,46 @@ def _shared_strings(data: dict) -> dict:
     return shared
 
 
+_SESSION_WHERE = "s.session_key = %s AND s.expire_date > %s"
+
+
 @functools.cache
 def _session_sql(columns: str) -> str:
-    table = db_sessions.SessionStore.get_model_class()._meta.db_table
-    return f"SELECT {columns} FROM {table} s WHERE s.session_key = %s AND s.expire_date > %s"
+    table = project_sessions.SessionStore.get_model_class()._meta.db_table
+    return f"SELECT {columns} FROM {table} s WHERE {_SESSION_WHERE}"
+
+
+@functools.cache
+def _session_and_user_sql() -> str:
+    """The session's data, then the columns of the user its `user_id` names (NULLs for
+    none); params: the session key, now."""
+    table = project_sessions.SessionStore.get_model_class()._meta.db_table
+    users = get_user_model()
+    columns = asyncdb.select_list(users, "u")[0]
+    return (
+        f"SELECT s.session_data, {columns} FROM {table} s"
+        f" LEFT JOIN {users._meta.db_table} u ON u.{users._meta.pk.column} = s.user_id"
+        f" WHERE {_SESSION_WHERE}"
+    )
 
 
 def _database_sessions() -> bool:
-    return import_module(settings.SESSION_ENGINE) is db_sessions
+    return import_module(settings.SESSION_ENGINE) is project_sessions
 
 
-async def _load_session(session_key: str | None) -> Any:
-    """The session of the cookie: the database engine's row on SESSION_READS; any other
+async def _load_session(session_key: str | None) -> tuple[Any, AbstractBaseUser | None]:
+    """The session of the cookie, and the user its row names when one statement read both:
+    the project engine's row on SESSION_READS (with the user on PostgreSQL); any other
     engine (signed cookies, cache) loads itself, on a thread of the same stage."""
     if _database_sessions():
         session = SocketSessionStore(session_key)
+        if asyncdb.enabled():
+            return session, await session.aload_row_and_user()
         await session.aload_row()
-        return session
+        return session, None
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     await pooled(session._get_session, SESSION_READS.executor)()  # loads and keeps its cache
-    return session
+    return session, None
 
 
 @functools.cache
@@ -135,17 +174,21 @@ def _hash_matches(session: Any, user: AbstractBaseUser) -> bool:
     return bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
 
 
-async def user_of_session(session: Any) -> AbstractBaseUser | AnonymousUser:
+async def user_of_session(
+    session: Any, joined: AbstractBaseUser | None = None
+) -> AbstractBaseUser | AnonymousUser:
     """channels.auth.get_user: the session's user if its backend is still configured, the user
     may log in, and the session's hash matches the user's password; else AnonymousUser. The
-    model backend's read is one statement on SESSION_READS; another backend's read and the
-    flush of a stale session (rare) take a thread hop."""
+    model backend's read is one statement on SESSION_READS, unless `joined` (read with the
+    session's row) is the user the session names; another backend's read and the flush of a
+    stale session (rare) take a thread hop."""
     claims = _claims(session)
     if claims is None:
         return AnonymousUser()
     user_id, backend = claims
     if _reads_like_model_backend(backend):
-        user = await _read_user(user_id)
+        named = joined is not None and joined.pk == user_id
+        user = joined if named else await _read_user(user_id)
         user = user if user is not None and backend.user_can_authenticate(user) else None
     else:
         user = await pooled(backend.get_user, SESSION_READS.executor)(user_id)
@@ -163,8 +206,8 @@ SESSION_READS = asyncdb.Reads("session-reads")
 
 async def session_and_user(session_key: str | None) -> tuple[Any, Any]:
     """The cookie's session and its user (AnonymousUser without a valid one)."""
-    session = await _load_session(usable_session_key(session_key))
-    return session, await user_of_session(session)
+    session, joined = await _load_session(usable_session_key(session_key))
+    return session, await user_of_session(session, joined)
 
 
 class SessionAuthMiddleware(BaseMiddleware):

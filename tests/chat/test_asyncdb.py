@@ -9,15 +9,15 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
-from django.contrib.sessions.models import Session
 from django.db import DatabaseError, OperationalError, connection
 
 from chat import serializers
 from chat.models import Message, Room
 from chat.selectors.messages import messages_after, messages_latest, opening_history
 from chat.selectors.rooms import _room_access_sql, room_access
+from mychannels.models import LoginSession
 from mychannels.runtime import asyncdb, auth
+from mychannels.runtime.sessions import SessionStore
 from tests.conftest import make_room, make_user, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,5 +133,5 @@ async def test_session_and_user_equal_djangos_and_stale_sessions_are_flushed():
     await alice.asave()
     assert not (await auth.session_and_user(key))[1].is_authenticated
     # As channels does: the stale session is flushed (deleted), not left to be tried again.
-    assert not await Session.objects.filter(session_key=key).aexists()
+    assert not await LoginSession.objects.filter(session_key=key).aexists()
     assert settings.SESSION_COOKIE_NAME  # the cookie name the socket reads is configured

@@ -4,9 +4,13 @@ import asyncio
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 from django.test import override_settings
 
+from chat import consumers
+from chat.groups import room_group, user_group
 from chat.models import Message
+from chat.services.messages import message_create
 from mychannels.runtime import asyncdb
 from tests.conftest import (
     close_code,
@@ -36,6 +40,37 @@ async def test_non_member_is_closed_4403():
     alice, mallory = await make_user("alice"), await make_user("mallory")
     room = await make_room("general", [alice])
     assert await closed_with(f"/ws/chat/room/{room.pk}/", await session_cookie(mallory)) == 4403
+
+
+@pytest.mark.parametrize("refused_as", ["non-member", "over the socket cap"])
+async def test_a_refused_socket_hears_nothing_sent_while_it_opened_and_leaves_its_groups(
+    monkeypatch, refused_as
+):
+    """A socket joins its groups before its opening read (so that nothing sent meanwhile is
+    missed): one that is then refused must not forward what arrived, and must leave."""
+    alice, mallory = await make_user("alice"), await make_user("mallory")
+    room = await make_room("general", [alice] + ([mallory] if refused_as != "non-member" else []))
+    real_opening = consumers.room_opening
+
+    async def opening_while_alice_talks(*args, **kwargs):
+        await message_create(room=room, author=alice, body="not for mallory")
+        return await real_opening(*args, **kwargs)
+
+    async def no_room_for_more(**kwargs):
+        return False
+
+    monkeypatch.setattr(consumers, "room_opening", opening_while_alice_talks)
+    if refused_as != "non-member":
+        monkeypatch.setattr(consumers, "socket_admit", no_room_for_more)
+    comm = communicator(f"/ws/chat/room/{room.pk}/", await session_cookie(mallory))
+    assert (await comm.connect(timeout=5))[0]
+    expected = 4403 if refused_as == "non-member" else 4409
+    assert await comm.receive_output(timeout=3) == {"type": "websocket.close", "code": expected}
+    assert await comm.receive_nothing(timeout=0.3)
+    layer = get_channel_layer()
+    assert not any(layer.groups.get(name) for name in (room_group(room.pk), user_group(mallory.pk)))
+    await comm.disconnect()
+    assert await Message.objects.filter(body="not for mallory").acount() == 1  # it was sent
 
 
 async def test_unknown_room_is_closed_4404():

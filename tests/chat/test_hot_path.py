@@ -13,12 +13,14 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from chat import serializers
 from chat.models import Message, Room
 from chat.selectors.messages import opening_history
 from chat.selectors.opening import OPENING_READS
+from chat.selectors.room_opening import room_opening
 from chat.selectors.rooms import room_access
 from chat.services.errors import ServiceError
 from chat.services.messages import _store_message
@@ -195,15 +197,53 @@ async def test_opening_reads_are_one_query_each_and_authors_need_none(monkeypatc
     assert len(sent) == 1
 
 
-async def test_session_and_user_are_two_plain_queries_that_keep_djangos_checks(monkeypatch):
-    """The socket's session + user read (mychannels/runtime/auth.py) in two queries: the same
-    user row as the ORM's, and still refused when inactive or logged in through a backend
-    that is no longer configured."""
+async def test_a_room_opening_is_one_statement_with_the_same_page(monkeypatch):
+    """The room, the membership and the first page in one statement (chat/selectors/
+    room_opening.py), plus the page's attachments: the same room and page as room_access and
+    opening_history, the room's version from the same snapshot; no page for a non-member, no
+    room for a missing one."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice])
+    for n in range(4):
+        await Message.objects.acreate(room=room, author=alice, body=f"m{n}")
+    await Room.objects.filter(pk=room.pk).aupdate(version=7)
+    await Message.objects.filter(room=room).aupdate(version=F("id"))  # as the services leave them
+    first = (await Message.objects.order_by("id").afirst()).id
+    for after, since, limit in [(None, None, 3), (None, None, 50), (first, None, 2), (None, 0, 2)]:
+        with counted_statements(monkeypatch) as sent:
+            opening = await room_opening(
+                room.pk, alice.pk, after_id=after, since=since, limit=limit
+            )
+        assert len(sent) == 2 and "chat_attachment" in sent[1]
+        assert opening.is_member and opening.room.version == 7
+        assert fields(opening.room) == fields(await Room.objects.aget(pk=room.pk))
+        alone = await opening_history(room.pk, after, limit, since=since)
+        as_frames = [serializers.message_to_dict(m) for m in opening.page.messages]
+        assert as_frames == [serializers.message_to_dict(m) for m in alone.messages]
+        assert opening.page.has_more == alone.has_more and as_frames
+    empty = await make_room("empty", [alice])
+    with counted_statements(monkeypatch) as sent:
+        opening = await room_opening(empty.pk, alice.pk, after_id=None, since=None, limit=50)
+    assert len(sent) == 1 and opening.page.messages == [] and not opening.page.has_more
+    stranger = await room_opening(room.pk, bob.pk, after_id=None, since=None, limit=50)
+    assert stranger.room.pk == room.pk and not stranger.is_member and stranger.page is None
+    missing = await room_opening(room.pk + 1000, alice.pk, after_id=None, since=None, limit=50)
+    assert missing.room is None and not missing.is_member and missing.page is None
+
+
+def fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+async def test_session_and_user_are_one_plain_query_that_keeps_djangos_checks(monkeypatch):
+    """The socket's session + user read (mychannels/runtime/auth.py) in one query, the user
+    joined by the session row's user id: the same user row as the ORM's, and still refused
+    when inactive or logged in through a backend that is no longer configured."""
     alice = await make_user("alice")
     key = (await session_cookie(alice)).split("=", 1)[1]
     with counted_statements(monkeypatch) as sent:
         session, user = await auth.session_and_user(key)
-    assert len(sent) == 2
+    assert len(sent) == 1
     stored = await User.objects.aget(pk=alice.pk)
     assert user == stored and user.is_authenticated
     assert (user.password, user.last_login, user.email) == (

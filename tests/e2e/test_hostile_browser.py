@@ -29,7 +29,7 @@ FEED_ALERT = '<iframe src="javascript:parent.xss=5"></iframe> live on the feed'
 SETUP = f"""
 import json
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from mychannels.runtime.sessions import SessionStore
 from django.conf import settings
 from asgiref.sync import async_to_sync
 from alert.models import Alert

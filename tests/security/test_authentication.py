@@ -8,11 +8,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.models import Session
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from chat.models import Message
+from mychannels.models import LoginSession
 from tests.conftest import (
     Socket,
     admin_room_form,
@@ -72,7 +72,7 @@ async def test_an_expired_session_is_refused(alice_in_general):
     alice, _, path = alice_in_general
     cookie = await session_cookie(alice)
     key = cookie.split("=", 1)[1]
-    await Session.objects.filter(session_key=key).aupdate(
+    await LoginSession.objects.filter(session_key=key).aupdate(
         expire_date=timezone.now() - timedelta(seconds=1)
     )
     assert await close_code(path, cookie) == 4401

@@ -1,0 +1,81 @@
+"""A room socket's opening read: the room, whether the user belongs to it, and the first
+history page, in one statement on PostgreSQL.
+
+Every socket opening pays for it, and each statement costs PostgreSQL and the server about as
+much again as one more (docs/performance.md, connect storm): the room, the membership and
+the page come from one snapshot, so the room's version is exactly the page's. The page is
+read only for a member. Elsewhere (SQLite, for development) the same two reads as before,
+on the opening's threads.
+"""
+
+import functools
+from dataclasses import dataclass
+
+from chat.models import Message, Room
+from chat.selectors.messages import (
+    REPLY_COLUMNS,
+    MessagePage,
+    opening_history,
+    opening_page,
+    opening_shape,
+    opening_sql,
+)
+from chat.selectors.rooms import room_access
+from mychannels.runtime import asyncdb
+
+_MEMBERS = Room.users.through._meta.db_table
+
+
+@dataclass(frozen=True)
+class RoomOpening:
+    room: Room | None  # None: no such room
+    is_member: bool
+    page: MessagePage | None  # the first history page; None unless a member
+
+
+@functools.cache
+def _room_opening_sql(shape: str) -> str:
+    """The room's columns, `is_member`, then the page's message and reply columns on each row
+    (NULLs on the one row of an empty page); no row without the room. Params: the user's
+    id, the page's (opening_shape), the room's id."""
+    room_columns = asyncdb.select_list(Room, "r")[0]
+    page = opening_sql(shape, asyncdb.select_list(Message, "m")[0], room="r.id AND a.is_member")
+    return (
+        f"SELECT {room_columns}, a.is_member, h.* FROM {Room._meta.db_table} r"
+        f" CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM {_MEMBERS} mm"
+        f" WHERE mm.room_id = r.id AND mm.user_id = %s) AS is_member) a"
+        f" LEFT JOIN LATERAL ({page}) h ON true WHERE r.id = %s"
+    )
+
+
+async def room_opening(
+    room_id: int, user_id: int, *, after_id: int | None, since: int | None, limit: int
+) -> RoomOpening:
+    """What a socket opening shows: the room, the membership, and (for a member) the first
+    page, as `room_access` and `opening_history` read them."""
+    if not asyncdb.enabled():
+        access = await room_access(room_id, user_id)
+        if not access.is_member:
+            return RoomOpening(room=access.room, is_member=False, page=None)
+        page = await opening_history(room_id, after_id, limit, since=since)
+        return RoomOpening(room=access.room, is_member=True, page=page)
+    shape, page_params = opening_shape(after_id, since, limit)
+    found = await asyncdb.rows(_room_opening_sql(shape), [user_id, *page_params, room_id])
+    if not found:
+        return RoomOpening(room=None, is_member=False, page=None)
+    room_names = asyncdb.select_list(Room, "r")[1]
+    room = asyncdb.model_instance(Room, room_names, found[0][: len(room_names)], ())
+    if not found[0][len(room_names)]:
+        return RoomOpening(room=room, is_member=False, page=None)
+    messages = _page_messages(found, len(room_names) + 1)
+    return RoomOpening(room=room, is_member=True, page=await opening_page(messages, shape, limit))
+
+
+def _page_messages(found: list[tuple], start: int) -> list[Message]:
+    """The messages of the rows' columns from `start` on; an empty page's one row has none."""
+    names = asyncdb.select_list(Message, "m")[1]
+    return [
+        asyncdb.model_instance(Message, names, row[start:], REPLY_COLUMNS)
+        for row in found
+        if row[start] is not None  # a message's id is never NULL
+    ]
