@@ -145,6 +145,12 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 # refused some), so the wait is a storm's length, well within Daphne's 30 s accept timeout.
 DATABASE_LOOP_POOL_MAX = env_int("DATABASE_LOOP_POOL_MAX", 4)
 DATABASE_LOOP_POOL_WAIT = 10
+# Those connections keep their statements prepared (psycopg's default: after 5 runs), as the
+# ORM's do not (Django turns it off for PgBouncer's sake): each run was planned again, and
+# planning cost PostgreSQL several times the statement itself (a room opening's read: 610 us
+# planned each time, 55 us prepared; docs/performance.md). Off for a PgBouncer in transaction
+# mode without prepared-statement support (before 1.21, or max_prepared_statements = 0).
+DATABASE_LOOP_PREPARED = env_flag("DATABASE_LOOP_PREPARED", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: Redis when REDIS_URL is set (any number of processes), else in-memory (one

@@ -52,12 +52,18 @@ def select_list(model: type, alias: str) -> tuple[str, tuple[str, ...]]:
     return columns, tuple(field.attname for field in fields)
 
 
+# psycopg's own default: a statement is prepared on a connection once it has run this often.
+PREPARE_AFTER_RUNS = 5
+
+
 def _connection_params() -> dict[str, Any]:
     """Django's own connection parameters (its type adapters too, so that rows come back as
-    the ORM would read them), in autocommit: each read is its own statement."""
+    the ORM would read them), in autocommit: each read is its own statement. Prepared after
+    a few runs unless DATABASE_LOOP_PREPARED is off: Django turns that off for the ORM."""
     params = dict(connections[ALIAS].get_connection_params())
     params.pop("cursor_factory", None)  # Django's sync cursor class
     params["autocommit"] = True
+    params["prepare_threshold"] = PREPARE_AFTER_RUNS if settings.DATABASE_LOOP_PREPARED else None
     return params
 
 
