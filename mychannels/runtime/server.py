@@ -1,4 +1,5 @@
-"""Daphne, with oversized WebSocket frames refused by the protocol layer and answered 1009.
+"""Daphne, with oversized WebSocket frames refused by the protocol layer and answered 1009, and
+a plain WebSocket upgrade handed to autobahn without Twisted's HTTP parser (upgradefast.py).
 
 Daphne hands its frame limits to autobahn, which checks a frame's length in its header and
 stops reading the payload, so nothing past the limit is ever buffered (DESIGN.md, trap 7).
@@ -18,6 +19,7 @@ from django.conf import settings
 
 from mychannels.runtime.inbox import Inbox
 from mychannels.runtime.memorytrim import trim_every
+from mychannels.runtime.upgradefast import upgrade_fast_protocol
 from mychannels.runtime.wsprotocol import protocol_with_options
 
 # Headers that differ on every connection: never shared, their name only.
@@ -64,6 +66,9 @@ class ChatServer(Server):
 
     def _factories_ready(self) -> None:
         self.ws_factory.protocol = protocol_with_options(self.ws_factory)
+        # Before the reactor runs, so before the first connection: a plain upgrade skips
+        # Twisted's HTTP parser (mychannels/runtime/upgradefast.py).
+        self.http_factory.protocol = upgrade_fast_protocol
         self._memory_trim = trim_every(settings.SERVER_MALLOC_TRIM_SECONDS)
         if self._then_ready is not None:
             self._then_ready()

@@ -1,0 +1,151 @@
+"""The project's entry hands a plain WebSocket upgrade to autobahn without Twisted's HTTP parser
+(mychannels/runtime/upgradefast.py): every handshake, plain or odd, must get the answer plain
+`daphne` gives it. Both run as real processes on one database and Redis, started once for the
+module; each handshake is sent as raw bytes to both, and the answers compared: the status, and
+for an upgrade the opening frames (the application ran with the same scope)."""
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.liveserver import (
+    ServerProcess,
+    ServiceConfig,
+    login,
+    prepare_database,
+    room_id,
+    start_server,
+)
+from tests.services import ensure_redis
+
+pytestmark = pytest.mark.e2e
+
+KINDS = ("daphne", "serve")
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory) -> Iterator[dict[str, ServerProcess]]:
+    log_dir = tmp_path_factory.mktemp("upgrade-handshakes")
+    config = ServiceConfig(
+        database_url=f"sqlite:///{log_dir / 'db.sqlite3'}", redis_url=ensure_redis()
+    )
+    prepare_database(config)
+    started = {kind: start_server(config, log_dir, kind) for kind in KINDS}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(servers) -> httpx.Client:
+    return login(servers["serve"], "alice")
+
+
+def handshake(server: ServerProcess, client: httpx.Client, path: str, **changes: str) -> bytes:
+    """A browser's upgrade request as bytes; `changes` replace or add headers (a value of ""
+    drops the header), in order."""
+    headers = {
+        "Host": f"127.0.0.1:{server.port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        "Sec-WebSocket-Version": "13",
+        "Origin": server.origin,
+        "Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
+    }
+    for name, value in changes.items():
+        headers[name.replace("_", "-")] = value
+    lines = [f"GET {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items() if v]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def answer(server: ServerProcess, writes: list[bytes]) -> tuple[int, tuple[str, ...]]:
+    """The status the server answers `writes` with (each its own write), and for a 101 the
+    types of the frames it sends within a second (0: the connection dropped; -1: no answer
+    within 2 s, a server waiting for more)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        for data in writes:
+            writer.write(data)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return 0, ()
+        except TimeoutError:
+            return -1, ()
+        status = int(head.split(b" ", 2)[1])
+        return status, (tuple(await frame_types(reader)) if status == 101 else ())
+    finally:
+        writer.close()
+
+
+async def frame_types(reader: asyncio.StreamReader) -> list[str]:
+    types = []
+    while len(types) < 2:
+        try:
+            first, second = await asyncio.wait_for(reader.readexactly(2), 1)
+        except (TimeoutError, asyncio.IncompleteReadError):
+            break
+        except ConnectionError:
+            types.append("reset")
+            break
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(await reader.readexactly(8), "big")
+        payload = await reader.readexactly(length)
+        types.append(json.loads(payload)["type"] if first == 0x81 else f"opcode {first:#x}")
+    return types
+
+
+def variants(server: ServerProcess, client: httpx.Client, room: int) -> dict[str, list[bytes]]:
+    path = f"/ws/chat/room/{room}/"
+    plain = handshake(server, client, path)
+    return {
+        "plain": [plain],
+        "with a query": [handshake(server, client, path + "?since=0&x=%41")],
+        "split over two reads": [plain[:40], plain[40:]],
+        "bare line feeds": [plain.replace(b"\r\n", b"\n")],
+        "lower-case upgrade value": [handshake(server, client, path, Upgrade="WebSocket")],
+        "a header twice": [plain.replace(b"Connection: Upgrade", b"Origin: http://evil.test")],
+        "foreign origin": [handshake(server, client, path, Origin="http://evil.test")],
+        "no origin": [handshake(server, client, path, Origin="")],
+        "no cookie": [handshake(server, client, path, Cookie="")],
+        "a body": [handshake(server, client, path, Content_Length="4") + b"abcd"],
+        "bytes after the head": [plain + b"\x81\x80\x00\x00\x00\x00"],
+        "a refused header byte": [handshake(server, client, path, X_Odd="a\x0bb")],
+        "a bad header name": [plain.replace(b"Connection:", b"Conn ection:")],
+        "non-ASCII path": [plain.replace(b"/ws/chat/", "/ws/chät/".encode())],
+        "HTTP/1.0": [plain.replace(b"HTTP/1.1", b"HTTP/1.0")],
+        "POST": [plain.replace(b"GET ", b"POST ", 1)],
+        "absolute URI": [plain.replace(b"GET /", f"GET {server.url}/".encode(), 1)],
+        "unknown path": [handshake(server, client, "/ws/nowhere/")],
+        "no upgrade": [handshake(server, client, path, Upgrade="")],
+        "a long header": [handshake(server, client, path, X_Long="x" * 20000)],
+    }
+
+
+async def test_every_handshake_gets_the_answer_plain_daphne_gives(servers, alice):
+    room = room_id(alice, "general")
+    seen = {}
+    for kind, server in servers.items():
+        for name, writes in variants(server, alice, room).items():
+            seen.setdefault(name, {})[kind] = await answer(server, writes)
+    differing = {name: by_kind for name, by_kind in seen.items() if len(set(by_kind.values())) > 1}
+    assert not differing, differing
+    assert seen["plain"]["serve"] == (101, ("history", "presence"))
+    assert seen["with a query"]["serve"][0] == 101
+    assert seen["foreign origin"]["serve"][0] == 403
+    for kind, server in servers.items():
+        # channels' router raises for a path it has no route for, under every entry alike.
+        tracebacks = server.log().split("Traceback (most recent call last):")[1:]
+        others = [t[:3000] for t in tracebacks if "ValueError: No route found" not in t[:3000]]
+        assert not others, f"{kind}:\n{others[0]}"
