@@ -19,12 +19,21 @@ from django.test import override_settings
 
 from chat.models import Room
 from mychannels.asgi import application
+from mychannels.runtime import asyncdb
 from mychannels.runtime.sessions import SessionStore
 from tests.liveserver import free_port
 from tests.services import RedisServer
 
 HOST = "testserver"
 ORIGIN = f"http://{HOST}"
+
+
+@pytest.fixture
+def on_postgresql() -> None:
+    """For the tests of the event loop's PostgreSQL reads (mychannels/runtime/asyncdb.py):
+    without PostgreSQL they fail, never skip."""
+    if not asyncdb.enabled():
+        pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
 
 
 @sync_to_async

@@ -20,14 +20,8 @@ from mychannels.runtime import asyncdb, auth
 from mychannels.runtime.sessions import SessionStore
 from tests.conftest import make_room, make_user, session_cookie
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgresql")]
 User = get_user_model()
-
-
-@pytest.fixture(autouse=True)
-def on_postgresql():
-    if not asyncdb.enabled():
-        pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
 
 
 async def test_rows_and_errors_come_back_as_django_reads_them():
