@@ -1,8 +1,9 @@
-"""The project's entry hands a plain WebSocket upgrade to autobahn without Twisted's HTTP parser
-(mychannels/runtime/upgradefast.py): every handshake, plain or odd, must get the answer plain
-`daphne` gives it. Both run as real processes on one database and Redis, started once for the
-module; each handshake is sent as raw bytes to both, and the answers compared: the status, and
-for an upgrade the opening frames (the application ran with the same scope)."""
+"""The project's entry (and `runserver`, on the same server class) hands a plain WebSocket
+upgrade to autobahn without Twisted's HTTP parser (mychannels/runtime/upgradefast.py): every
+handshake, plain or odd, must get the answer plain `daphne` gives it. All three run as real
+processes on one database and Redis, started once for the module; each handshake is sent as
+raw bytes to each, and the answers compared: the status, and for an upgrade the opening
+frames (the application ran with the same scope)."""
 
 import asyncio
 import base64
@@ -25,7 +26,7 @@ from tests.services import ensure_redis
 
 pytestmark = pytest.mark.e2e
 
-KINDS = ("daphne", "serve")
+KINDS = ("daphne", "serve", "runserver")  # the last two take the fast path
 
 
 @pytest.fixture(scope="module")
