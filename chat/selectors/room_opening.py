@@ -20,10 +20,8 @@ from chat.selectors.messages import (
     opening_shape,
     opening_sql,
 )
-from chat.selectors.rooms import room_access
+from chat.selectors.rooms import room_access, room_access_sql
 from mychannels.runtime import asyncdb
-
-_MEMBERS = Room.users.through._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -35,17 +33,12 @@ class RoomOpening:
 
 @functools.cache
 def _room_opening_sql(shape: str) -> str:
-    """The room's columns, `is_member`, then the page's message and reply columns on each row
-    (NULLs on the one row of an empty page); no row without the room. Params: the user's
-    id, the page's (opening_shape), the room's id."""
-    room_columns = asyncdb.select_list(Room, "r")[0]
-    page = opening_sql(shape, asyncdb.select_list(Message, "m")[0], room="r.id AND a.is_member")
-    return (
-        f"SELECT {room_columns}, a.is_member, h.* FROM {Room._meta.db_table} r"
-        f" CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM {_MEMBERS} mm"
-        f" WHERE mm.room_id = r.id AND mm.user_id = %s) AS is_member) a"
-        f" LEFT JOIN LATERAL ({page}) h ON true WHERE r.id = %s"
-    )
+    """`room_access`'s statement, then the page's message and reply columns on each row
+    (NULLs on the one row of an empty page; the page is read only for a member); no row
+    without the room. Params: the user's id, the room's id, the page's (opening_shape)."""
+    access = room_access_sql(asyncdb.select_list(Room, "r")[0])
+    page = opening_sql(shape, asyncdb.select_list(Message, "m")[0], room="a.id AND a.is_member")
+    return f"SELECT a.*, h.* FROM ({access}) a LEFT JOIN LATERAL ({page}) h ON true"
 
 
 async def room_opening(
@@ -60,7 +53,7 @@ async def room_opening(
         page = await opening_history(room_id, after_id, limit, since=since)
         return RoomOpening(room=access.room, is_member=True, page=page)
     shape, page_params = opening_shape(after_id, since, limit)
-    found = await asyncdb.rows(_room_opening_sql(shape), [user_id, *page_params, room_id])
+    found = await asyncdb.rows(_room_opening_sql(shape), [user_id, room_id, *page_params])
     if not found:
         return RoomOpening(room=None, is_member=False, page=None)
     room_names = asyncdb.select_list(Room, "r")[1]

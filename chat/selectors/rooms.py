@@ -34,7 +34,7 @@ _MEMBERS = Room.users.through._meta.db_table
 
 
 @functools.cache
-def _room_access_sql(columns: str) -> str:
+def room_access_sql(columns: str) -> str:
     """The room's columns and whether the user is a member, last; params: user id, room id."""
     return (
         f"SELECT {columns}, EXISTS (SELECT 1 FROM {_MEMBERS} m"
@@ -46,7 +46,7 @@ def _room_access_sql(columns: str) -> str:
 async def room_access(room_id: int, user_id: int) -> RoomAccess:
     """The room (or None) and whether the user belongs to it: one query."""
     found = await OPENING_READS.instances(
-        Room, "r", _room_access_sql, [user_id, room_id], extra=("is_member",)
+        Room, "r", room_access_sql, [user_id, room_id], extra=("is_member",)
     )
     if not found:
         return RoomAccess(room=None, is_member=False)

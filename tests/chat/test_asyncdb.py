@@ -14,7 +14,7 @@ from django.db import DatabaseError, OperationalError, connection
 from chat import serializers
 from chat.models import Message, Room
 from chat.selectors.messages import messages_after, messages_latest, opening_history
-from chat.selectors.rooms import _room_access_sql, room_access
+from chat.selectors.rooms import room_access, room_access_sql
 from mychannels.models import LoginSession
 from mychannels.runtime import asyncdb, auth
 from mychannels.runtime.sessions import SessionStore
@@ -97,7 +97,7 @@ async def test_opening_reads_equal_the_orms_and_the_thread_path():
         )
         # SQLite's path: the same statement as Django's raw query, on a thread.
         on_thread = await sync_to_async(asyncdb._raw_on_thread)(
-            Room, _room_access_sql("r.*"), [user_id, room_id]
+            Room, room_access_sql("r.*"), [user_id, room_id]
         )
         assert [fields(r) for r in on_thread] == ([fields(access.room)] if stored else [])
         assert all(bool(r.is_member) == access.is_member for r in on_thread)
