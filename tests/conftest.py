@@ -36,6 +36,33 @@ def on_postgresql() -> None:
         pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
 
 
+@contextlib.contextmanager
+def counted_statements(monkeypatch) -> Iterator[list[str]]:
+    """Every statement the socket's reads send on the event loop (PostgreSQL, as the suite
+    runs: on SQLite the same statements go through Django's raw queries on threads)."""
+    if not asyncdb.enabled():
+        pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
+    yield recorded_calls(monkeypatch, asyncdb, "rows", lambda sql, params: sql)
+
+
+def recorded_calls(monkeypatch, owner: object, name: str, record: Callable) -> list:
+    """Each call of the coroutine function `owner.name`, as `record(*args)`, passed on."""
+    seen: list = []
+    real = getattr(owner, name)
+
+    async def recording(*args):
+        seen.append(record(*args))
+        return await real(*args)
+
+    monkeypatch.setattr(owner, name, recording)
+    return seen
+
+
+def field_values(instance) -> dict:
+    """A model object's concrete field values, to compare rows read two ways."""
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
 @sync_to_async
 def make_user(username: str, password: str = "pw-for-tests-1"):
     return get_user_model().objects.create_user(username=username, password=password)

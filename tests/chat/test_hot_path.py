@@ -5,7 +5,7 @@ sync caller's transaction (the admin, management commands) still holds what it w
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -27,7 +27,15 @@ from chat.services.messages import _store_message
 from mychannels.runtime import asyncdb, auth
 from mychannels.runtime.auth import SessionAuthMiddlewareStack
 from mychannels.runtime.offthread import pooled, reads_pool
-from tests.conftest import communicator, make_room, make_user, session_cookie
+from tests.conftest import (
+    communicator,
+    counted_statements,
+    field_values,
+    make_room,
+    make_user,
+    recorded_calls,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -146,28 +154,6 @@ def test_storing_a_message_is_one_statement_on_postgresql():
     assert Message.objects.count() == 1
 
 
-@contextlib.contextmanager
-def counted_statements(monkeypatch) -> Iterator[list[str]]:
-    """Every statement the socket's reads send on the event loop (PostgreSQL, as the suite
-    runs: on SQLite the same statements go through Django's raw queries on threads)."""
-    if not asyncdb.enabled():
-        pytest.fail("these tests need PostgreSQL (DATABASE_URL)")
-    yield recorded_calls(monkeypatch, asyncdb, "rows", lambda sql, params: sql)
-
-
-def recorded_calls(monkeypatch, owner: object, name: str, record: Callable) -> list:
-    """Each call of the coroutine function `owner.name`, as `record(*args)`, passed on."""
-    seen: list = []
-    real = getattr(owner, name)
-
-    async def recording(*args):
-        seen.append(record(*args))
-        return await real(*args)
-
-    monkeypatch.setattr(owner, name, recording)
-    return seen
-
-
 async def test_opening_reads_are_one_query_each_and_authors_need_none(monkeypatch):
     """A socket's opening reads (docs/performance.md): room + membership in one query, the
     history page with its authors' names and replies in one, the page's attachments in one
@@ -216,7 +202,7 @@ async def test_a_room_opening_is_one_statement_with_the_same_page(monkeypatch):
             )
         assert len(sent) == 2 and "chat_attachment" in sent[1]
         assert opening.is_member and opening.room.version == 7
-        assert fields(opening.room) == fields(await Room.objects.aget(pk=room.pk))
+        assert field_values(opening.room) == field_values(await Room.objects.aget(pk=room.pk))
         alone = await opening_history(room.pk, after, limit, since=since)
         as_frames = [serializers.message_to_dict(m) for m in opening.page.messages]
         assert as_frames == [serializers.message_to_dict(m) for m in alone.messages]
@@ -229,10 +215,6 @@ async def test_a_room_opening_is_one_statement_with_the_same_page(monkeypatch):
     assert stranger.room.pk == room.pk and not stranger.is_member and stranger.page is None
     missing = await room_opening(room.pk + 1000, alice.pk, after_id=None, since=None, limit=50)
     assert missing.room is None and not missing.is_member and missing.page is None
-
-
-def fields(instance) -> dict:
-    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
 
 
 async def test_session_and_user_are_one_plain_query_that_keeps_djangos_checks(monkeypatch):

@@ -4,6 +4,7 @@ whose `user_id` names someone else, or no one, logs in the user the data names o
 sessions from Django's own table are carried over by the migration."""
 
 import importlib
+from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,34 +15,23 @@ from django.db import connection
 from django.test import AsyncClient
 
 from mychannels.models import LoginSession
-from mychannels.runtime import asyncdb, auth
+from mychannels.runtime import auth
 from mychannels.runtime.sessions import SessionStore
-from tests.conftest import make_user, session_cookie
+from tests.conftest import counted_statements, field_values, make_user, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgresql")]
 User = get_user_model()
 
 
 @pytest.fixture
-def statements(monkeypatch) -> list[str]:
+def statements(monkeypatch) -> Iterator[list[str]]:
     """Every statement the socket login sends on the event loop."""
-    sent: list[str] = []
-    rows = asyncdb.rows
-
-    async def counted(sql, params):
-        sent.append(sql)
-        return await rows(sql, params)
-
-    monkeypatch.setattr(asyncdb, "rows", counted)
-    return sent
+    with counted_statements(monkeypatch) as sent:
+        yield sent
 
 
 def key_of(cookie: str) -> str:
     return cookie.split("=", 1)[1]
-
-
-def fields(user) -> dict:
-    return {f.attname: getattr(user, f.attname) for f in User._meta.concrete_fields}
 
 
 async def test_a_saved_session_row_names_its_user_and_one_statement_reads_both(statements):
@@ -49,7 +39,7 @@ async def test_a_saved_session_row_names_its_user_and_one_statement_reads_both(s
     key = key_of(await session_cookie(alice))
     assert (await LoginSession.objects.aget(session_key=key)).user_id == alice.pk
     session, user = await auth.session_and_user(key)
-    assert fields(user) == fields(await User.objects.aget(pk=alice.pk))
+    assert field_values(user) == field_values(await User.objects.aget(pk=alice.pk))
     assert session.session_key == key and len(statements) == 1
 
 
