@@ -65,44 +65,78 @@ def handshake(server: ServerProcess, client: httpx.Client, path: str, **changes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+class Recorder(asyncio.Protocol):
+    """Keeps every byte the server sends and how the connection ended. A StreamReader would
+    not do: once a reset has arrived it raises before handing out what was buffered ahead
+    of it, so a server that answers and resets quickly would look as if it never answered."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result("reset" if exc else "closed")
+
+
 async def answer(server: ServerProcess, writes: list[bytes]) -> tuple[int, tuple[str, ...]]:
     """The status the server answers `writes` with (each its own write), and for a 101 the
-    types of the frames it sends within a second (0: the connection dropped; -1: no answer
-    within 2 s, a server waiting for more)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    types of the first two frames it sends within a second, then "reset" if it reset the
+    connection (0: the connection dropped without an answer; -1: no answer within 2 s, a
+    server waiting for more)."""
+    loop = asyncio.get_running_loop()
+    transport, recorder = await loop.create_connection(Recorder, "127.0.0.1", server.port)
     try:
         for data in writes:
-            writer.write(data)
-            await writer.drain()
+            transport.write(data)
             await asyncio.sleep(0.05)
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return 0, ()
-        except TimeoutError:
-            return -1, ()
-        status = int(head.split(b" ", 2)[1])
-        return status, (tuple(await frame_types(reader)) if status == 101 else ())
-    finally:
-        writer.close()
-
-
-async def frame_types(reader: asyncio.StreamReader) -> list[str]:
-    types = []
-    while len(types) < 2:
-        try:
-            first, second = await asyncio.wait_for(reader.readexactly(2), 1)
-        except (TimeoutError, asyncio.IncompleteReadError):
-            break
-        except ConnectionError:
+        if not await until(lambda: b"\r\n\r\n" in recorder.received, recorder, 2):
+            return (0 if recorder.ended.done() else -1), ()
+        status = int(recorder.received.split(b" ", 2)[1])
+        if status != 101:
+            return status, ()
+        await until(lambda: len(frames_after_head(recorder)) >= 2, recorder, 1)
+        types = frames_after_head(recorder)[:2]
+        if len(types) < 2 and recorder.ended.done() and recorder.ended.result() == "reset":
             types.append("reset")
+        return status, tuple(types)
+    finally:
+        transport.close()
+
+
+async def until(condition, recorder: Recorder, timeout: float) -> bool:
+    """Waits up to `timeout` for `condition`, or for the connection to end; says whether
+    `condition` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition() and not recorder.ended.done():
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
             break
-        length = second & 0x7F
-        if length == 126:
-            length = int.from_bytes(await reader.readexactly(2), "big")
-        elif length == 127:
-            length = int.from_bytes(await reader.readexactly(8), "big")
-        payload = await reader.readexactly(length)
+        await asyncio.wait([recorder.ended], timeout=min(remaining, 0.02))
+    return condition()
+
+
+def frames_after_head(recorder: Recorder) -> list[str]:
+    return frame_types(bytes(recorder.received).partition(b"\r\n\r\n")[2])
+
+
+def frame_types(data: bytes) -> list[str]:
+    """The types of the whole frames at the start of `data`: a text frame's JSON "type", or
+    its opcode."""
+    types = []
+    while len(data) >= 2:
+        first, length, offset = data[0], data[1] & 0x7F, 2
+        if length in (126, 127):
+            size = 2 if length == 126 else 8
+            if len(data) < offset + size:
+                break
+            length, offset = int.from_bytes(data[offset : offset + size], "big"), offset + size
+        if len(data) < offset + length:
+            break
+        payload, data = data[offset : offset + length], data[offset + length :]
         types.append(json.loads(payload)["type"] if first == 0x81 else f"opcode {first:#x}")
     return types
 
