@@ -1,6 +1,7 @@
 """The ASGI protocol router: HTTP to Django, WebSockets through origin and session checks."""
 
 from django.core.asgi import get_asgi_application
+from django.urls import re_path
 
 
 def build_application():
@@ -13,13 +14,19 @@ def build_application():
     from mychannels.runtime.auth import SessionAuthMiddlewareStack
     from mychannels.runtime.bodylimit import BodyLimit
     from mychannels.runtime.handoff import HandoffProtocolTypeRouter, HandoffURLRouter
+    from mychannels.socketnotfound import socket_not_found
 
     return HandoffProtocolTypeRouter(
         {
             "http": BodyLimit(django_http, upload_body_limit_for),
             "websocket": SameOriginValidator(
                 SessionAuthMiddlewareStack(
-                    HandoffURLRouter(chat_sockets + alert_sockets + dashboard_sockets)
+                    HandoffURLRouter(
+                        chat_sockets
+                        + alert_sockets
+                        + dashboard_sockets
+                        + [re_path(r"", socket_not_found)]
+                    )
                 )
             ),
         }
