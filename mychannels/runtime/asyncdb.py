@@ -60,8 +60,14 @@ def _connection_params() -> dict[str, Any]:
     """Django's own connection parameters (its type adapters too, so that rows come back as
     the ORM would read them), in autocommit: each read is its own statement. Prepared after
     a few runs unless DATABASE_LOOP_PREPARED is off: Django turns that off for the ORM."""
-    params = dict(connections[ALIAS].get_connection_params())
+    django_connection = connections[ALIAS]
+    params = dict(django_connection.get_connection_params())
     params.pop("cursor_factory", None)  # Django's sync cursor class
+    # Django sets its time zone on each connection it opens (`ensure_timezone`): its loaders
+    # label the times PostgreSQL sends as that zone, and its naive "now" parameters are read
+    # in it. Without this, a server set to another zone shifted every time read here.
+    zone = f"-c TimeZone={django_connection.timezone_name}"
+    params["options"] = f"{params['options']} {zone}" if params.get("options") else zone
     params["autocommit"] = True
     params["prepare_threshold"] = PREPARE_AFTER_RUNS if settings.DATABASE_LOOP_PREPARED else None
     return params

@@ -129,3 +129,29 @@ async def test_session_and_user_equal_djangos_and_stale_sessions_are_flushed():
     # As channels does: the stale session is flushed (deleted), not left to be tried again.
     assert not await LoginSession.objects.filter(session_key=key).aexists()
     assert settings.SESSION_COOKIE_NAME  # the cookie name the socket reads is configured
+
+
+@pytest.fixture
+def server_time_zone_not_utc():
+    """The database's default time zone set as on a server installed in New York: the loop's
+    connections must still read and compare in UTC, as Django's own do (it sets the time
+    zone on each connection it opens)."""
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{name}" SET timezone TO %s', ["America/New_York"])
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{name}" RESET timezone')
+
+
+async def test_reads_are_in_utc_whatever_the_servers_time_zone(server_time_zone_not_utc):
+    (zone,) = (await asyncdb.rows("SELECT current_setting('TimeZone')", []))[0]
+    assert zone == "UTC"
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    stored = await Message.objects.acreate(room=room, author=alice, body="m", client_id="c")
+    (read,) = (await opening_history(room.pk, None, 50)).messages
+    assert read.created == stored.created
+    # The user joined to the socket's session row: its times too.
+    _, user = await auth.session_and_user((await session_cookie(alice)).split("=", 1)[1])
+    assert (user.pk, user.date_joined) == (alice.pk, alice.date_joined)
