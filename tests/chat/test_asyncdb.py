@@ -72,7 +72,7 @@ def test_a_loops_connections_are_closed_with_the_loop():
     assert loop.run_until_complete(asyncdb.rows("SELECT 4", [])) == [(4,)]
     (kept,) = asyncdb._per_loop._objects[loop]._idle
     loop.close()
-    assert kept.closed and loop not in asyncdb._per_loop._objects
+    assert kept.connection.closed and loop not in asyncdb._per_loop._objects
 
 
 def fields(instance) -> dict | None:
