@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, connections
+from psycopg import postgres, pq
+from psycopg.adapt import AdaptersMap
 
 from mychannels.runtime.loopcache import PerLoop
 from mychannels.runtime.offthread import pooled, reads_pool
@@ -70,7 +72,25 @@ def _connection_params() -> dict[str, Any]:
     params["options"] = f"{params['options']} {zone}" if params.get("options") else zone
     params["autocommit"] = True
     params["prepare_threshold"] = PREPARE_AFTER_RUNS if settings.DATABASE_LOOP_PREPARED else None
+    if settings.USE_TZ:
+        params["context"] = _with_psycopgs_own_time_loader(params["context"])
     return params
+
+
+def _with_psycopgs_own_time_loader(django_adapters: AdaptersMap) -> AdaptersMap:
+    """Django's adapters with psycopg's own loader for timestamptz. Django's subclasses
+    psycopg's pure-Python class only to label each time with the connection's zone (UTC with
+    USE_TZ, set above), which psycopg's loader, in C with psycopg[binary], does itself:
+    equal values, and a history page of 50 messages costs 1.1 ms of CPU instead of 1.6
+    (docs/performance.md)."""
+    adapters = AdaptersMap(django_adapters)
+    adapters.register_loader("timestamptz", _PSYCOPG_TIMESTAMPTZ_LOADER)
+    return adapters
+
+
+_PSYCOPG_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(
+    postgres.types["timestamptz"].oid, pq.Format.TEXT
+)
 
 
 class LoopConnections:

@@ -4,6 +4,7 @@ PostgreSQL's errors as Django's, a connection that died replaced, the wait for a
 bounded, and every connection closed with its loop."""
 
 import asyncio
+import datetime
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -152,6 +153,7 @@ async def test_reads_are_in_utc_whatever_the_servers_time_zone(server_time_zone_
     stored = await Message.objects.acreate(room=room, author=alice, body="m", client_id="c")
     (read,) = (await opening_history(room.pk, None, 50)).messages
     assert read.created == stored.created
+    assert read.created.tzinfo is stored.created.tzinfo is datetime.UTC  # as Django labels it
     # The user joined to the socket's session row: its times too.
     _, user = await auth.session_and_user((await session_cookie(alice)).split("=", 1)[1])
     assert (user.pk, user.date_joined) == (alice.pk, alice.date_joined)
