@@ -73,7 +73,8 @@ def _decode_json(message: Message) -> None:
     for name in ("reactions", "mentions"):
         value = getattr(message, name)
         if isinstance(value, str):
-            setattr(message, name, json.loads(value))
+            # Most messages have neither: json.loads("[]") costs 0.87 us, the comparison 25 ns.
+            setattr(message, name, [] if value == "[]" else json.loads(value))
 
 
 def _history_page(rows: list[Message], limit: int, newest_first: bool) -> MessagePage:
