@@ -29,6 +29,7 @@ from chat.services.read_state import room_mark_read
 from chat.services.typing import typing_notify
 from chat.socketcap import socket_admit, socket_release
 from mychannels.runtime.closedsocket import QuietAfterCloseMixin
+from mychannels.runtime.databasehop import DatabaseHopMixin
 from mychannels.runtime.dispatchloop import SerialDispatchMixin
 
 CLOSE_NOT_LOGGED_IN = 4401
@@ -128,7 +129,9 @@ def history_frame(page: MessagePage, version: int | None = None) -> dict[str, An
     return frame
 
 
-class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocketConsumer):
+class RoomConsumer(
+    QuietAfterCloseMixin, SerialDispatchMixin, DatabaseHopMixin, AsyncJsonWebsocketConsumer
+):
     room = None  # set once the socket has joined the room, cleared when it leaves
     taking_frames = False
     presence_version = -1  # newest presence version sent: older broadcasts are stale
@@ -347,15 +350,7 @@ class RoomConsumer(QuietAfterCloseMixin, SerialDispatchMixin, AsyncJsonWebsocket
     # a chat sends most pay for one thread hop instead of two, or none.
     DB_FRAMES = frozenset({"history", "read"})
 
-    async def dispatch(self, message: dict) -> None:
-        event_type = message.get("type")
-        if event_type in self.OWN_HOP_EVENTS or event_type in self.FORWARD_ONLY_EVENTS:
-            await getattr(self, event_type.replace(".", "_"))(message)
-            return
-        if event_type == "websocket.receive":
-            await self.websocket_receive(message)
-            return
-        await super().dispatch(message)
+    NO_DATABASE_EVENTS = FORWARD_ONLY_EVENTS | OWN_HOP_EVENTS | {"websocket.receive"}
 
     # Group events: already serialized once by the service, forwarded as they are. Each one's
     # text for this socket comes from a plain method, so that the channel layer can also
@@ -426,7 +421,7 @@ def room_as_seen(event: dict, user_id: int) -> dict[str, Any]:
     return {**event["room"], "role": event["roles"].get(str(user_id), "member")}
 
 
-class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
+class RoomListConsumer(QuietAfterCloseMixin, DatabaseHopMixin, AsyncWebsocketConsumer):
     """`/ws/rooms/`: each of the user's rooms with its unread and mention counts and how many
     people are in it, live, for the sidebar of every page (docs/live-state.md); rooms joined
     and left. It hears where new messages are, never what they say, and only for rooms the
@@ -434,6 +429,23 @@ class RoomListConsumer(QuietAfterCloseMixin, AsyncWebsocketConsumer):
 
     listening = False  # in its groups (disconnect leaves them)
     taking_frames = False
+
+    # Kept in memory (the counts, the frame from the event): these skip channels' hop, which
+    # every member's list paid on every message of the room (docs/performance.md). The open,
+    # a read marker and a room joined recount through the async ORM, and keep it.
+    NO_DATABASE_EVENTS = frozenset(
+        {
+            "rooms.message",
+            "rooms.notify",
+            "rooms.updated",
+            "rooms.active",
+            "user.removed",
+            "user.logout",
+            "layer.gap",
+            "websocket.receive",
+            "websocket.disconnect",
+        }
+    )
 
     async def connect(self) -> None:
         self.user = self.scope["user"]

@@ -393,6 +393,7 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     takes no hop of its own; a typing frame touches no database; history and read frames,
     which use the async ORM, still get a stale connection closed first."""
     import channels.consumer
+    import channels.generic.websocket
 
     import chat.consumers
     import chat.services.messages
@@ -412,6 +413,7 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
     monkeypatch.setattr(chat.consumers, "aclose_old_connections", counting_close)
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting_close)
     monkeypatch.setattr(chat.services.messages, "close_old_connections", counting_store_close)
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice, bob])
@@ -436,3 +438,6 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     assert (await alice_socket.recv_type("history"))["messages"] == []
     assert hops == ["hop", "hop"]
     assert await Message.objects.filter(body="no hop for the broadcast").acount() == 1
+    await bob_socket.close()  # closing takes none either
+    assert (await alice_socket.recv_type("presence"))["users"] == ["alice"]
+    assert hops == ["hop", "hop"]

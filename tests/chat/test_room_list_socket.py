@@ -7,9 +7,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
-from chat.models import Membership
+from chat.models import Membership, Message
 from chat.services.direct_rooms import direct_room_open
 from chat.services.membership import member_add, member_remove, member_set_role
+from chat.services.messages import message_create
+from chat.services.read_state import room_mark_read
 from chat.services.rooms import room_create, room_update
 from tests.conftest import admin_room_form, close_code, make_room, make_user
 
@@ -114,3 +116,40 @@ async def test_a_role_set_in_the_admin_reaches_the_members_room_page(open_room_s
     )
     assert response.status_code == 302, response.content[:800]
     assert (await socket.recv_type("room_updated"))["room"]["role"] == "owner"
+
+
+async def test_a_message_reaches_each_members_list_without_a_thread_hop(
+    open_room_list, monkeypatch
+):
+    """channels hops to a thread (close_old_connections) before every handler: one per
+    member's list per message, 170-190 us each (mychannels/runtime/databasehop.py). Counts
+    kept in memory skip it; a read marker's recount reads through the async ORM and keeps it;
+    closing takes none."""
+    import channels.consumer
+    import channels.generic.websocket
+
+    hops: list[str] = []
+    real_close = channels.consumer.aclose_old_connections
+
+    async def counting_close() -> None:
+        hops.append("hop")
+        await real_close()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting_close)
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    general = await make_room("general", [alice, bob, carol])
+    lists = {user.username: (await open_room_list(user))[0] for user in (bob, carol)}
+    assert hops == ["hop", "hop"]  # each open counts through the async ORM
+    for n in range(3):
+        await message_create(room=general, author=alice, body=f"m{n}")
+        for room_list in lists.values():
+            assert (await room_list.recv_type("unread"))["unread"] == n + 1
+    assert hops == ["hop", "hop"]
+    last = await Message.objects.filter(room=general).alatest("id")
+    await room_mark_read(room_id=general.pk, user=bob, message_id=last.id)
+    assert (await lists["bob"].recv_type("unread"))["unread"] == 0
+    assert hops == ["hop", "hop", "hop"]
+    await lists["carol"].close()
+    await lists["bob"].close()
+    assert hops == ["hop", "hop", "hop"]
