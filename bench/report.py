@@ -38,7 +38,7 @@ def summary(results: dict) -> str:
             lines.append(f"  idle {row}")
         if "storm" in outcome:
             lines.append(f"  storm {outcome['storm']}")
-        for scenario in ("room100", "room1000", "pairs"):
+        for scenario in SCENARIOS:
             if scenario in outcome:
                 lines.append(f"  {scenario}")
                 lines.extend("    " + line for line in ramp_table(outcome[scenario])[2:])
@@ -54,6 +54,8 @@ def summary(results: dict) -> str:
 
 SCENARIOS = {
     "room100": "100-member room, rising rates (100 senders, evenly spread)",
+    "sidebars": "100-member room, each member's room list open too (`/ws/rooms/`, as in a browser"
+    " tab; the deliveries counted are the room's)",
     "room1000": "1,000-member room (100 of the members send)",
     "pairs": "many 2-member rooms (both members send)",
 }

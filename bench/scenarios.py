@@ -27,12 +27,15 @@ class Scale:
     idle_seconds: float = 40.0  # time allowed for opening the idle sockets
     open_concurrency: int = 200  # handshakes in flight while opening a scenario's sockets
     beyond: int = 0  # rungs past the ladder for a system that passes all of it (rate_ladder)
+    # The 100-member room with every member's room list open too (the service only).
+    sidebar_rates: list[int] = field(default_factory=list)
 
     @classmethod
     def full(cls) -> "Scale":
         return cls(
             room100_rates=[1000, 2000, 4000, 7000, 10000, 20000, 30000, 40000],
             room1000_rates=[10000, 20000],
+            sidebar_rates=[1000, 4000, 10000],
             pair_rooms=250,
             pair_rates=[500, 1000, 2000],
             storm=2000,
@@ -56,6 +59,7 @@ class Scale:
         return cls(
             room100_rates=[200],
             room1000_rates=[],
+            sidebar_rates=[200],
             pair_rooms=3,
             pair_rates=[20],
             storm=20,
@@ -104,6 +108,17 @@ class Context:
             room=room,
             headers=headers,
             opening_frames=opening,
+        )
+
+    def room_list_spec(self, room: str, user: int) -> SocketSpec:
+        """The user's room list (`/ws/rooms/`, the sidebar every page of a tab holds), told
+        apart from `room`'s own sockets: what it hears of the room's messages (unread
+        counts) is the server's work, not a delivery the bench counts."""
+        return SocketSpec(
+            url=f"ws://127.0.0.1:{self.server.port}/ws/rooms/",
+            room=f"{room} lists",
+            headers={"Origin": self.server.origin, "Cookie": f"sessionid={self.sessions[user]}"},
+            opening_frames=1,  # rooms
         )
 
 
@@ -241,12 +256,17 @@ def warm_up(ctx: Context, rate: int, room_members: dict[str, int], senders: list
 
 
 def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[int],
-         senders_per_room: int) -> list[dict]:  # fmt: skip
+         senders_per_room: int, room_lists: bool = False) -> list[dict]:  # fmt: skip
+    """The rooms' members at rising rates (`rate_ladder`); with `room_lists`, each member's
+    room list open too, at `rates` only (no climb past them)."""
     specs, order = [], []
     for room in rooms:
         for user in ctx.scale.rooms()[room]:
             specs.append(ctx.spec(room, user))
             order.append(room)
+            if room_lists:
+                specs.append(ctx.room_list_spec(room, user))
+                order.append(f"{room} lists")
     opened, addresses = ctx.client.connect(specs, concurrency=ctx.scale.open_concurrency)
     if opened["opened"] != len(specs):
         raise RuntimeError(f"{name}: only {opened} of {len(specs)} sockets opened")
@@ -255,7 +275,7 @@ def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[in
     senders, sender_rooms = [], []
     by_room: dict[str, list] = {}
     for address, room in zip(addresses, order, strict=True):
-        by_room.setdefault(room, []).append(address)
+        by_room.setdefault(room, []).append(address)  # lists under "<room> lists": no sender
     # Interleave rooms, so that consecutive messages go to different rooms.
     for i in range(senders_per_room):
         for room in rooms:
@@ -264,7 +284,8 @@ def ramp(ctx: Context, name: str, rooms: list[str], members: int, rates: list[in
     rooms_members = dict.fromkeys(rooms, members)
     warm_up(ctx, rates[0], rooms_members, senders, sender_rooms)
     rows = []
-    for rate in rate_ladder(rates, ctx.scale.refine_steps, rows, beyond=ctx.scale.beyond):
+    climb = rate_ladder(rates, ctx.scale.refine_steps, rows, beyond=ctx.scale.beyond)
+    for rate in rates if room_lists else climb:
         if rows and not rows[-1]["ok"]:
             time.sleep(RECOVERY_SECONDS)  # a saturated step leaves a backlog behind it
         rows.append(run_step(ctx, next_step(ctx), rate, rooms_members, senders, sender_rooms))
@@ -355,7 +376,7 @@ def progress(name: str, result: object) -> None:
     log(f"  {name}: {result}")
 
 
-PHASES = [["idle"], ["room100", "room1000", "pairs", "storm"]]
+PHASES = [["idle"], ["room100", "sidebars", "room1000", "pairs", "storm"]]
 
 
 def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
@@ -369,6 +390,9 @@ def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
         progress("idle", results["idle"])
     if "room100" in wanted:
         results["room100"] = ramp(ctx, "room100", ["r100"], 100, scale.room100_rates, 100)
+    if ctx.server.needs_login and scale.sidebar_rates and "sidebars" in wanted:  # the service
+        rows = ramp(ctx, "sidebars", ["r100"], 100, scale.sidebar_rates, 100, room_lists=True)
+        results["sidebars"] = rows
     if scale.room1000_rates and "room1000" in wanted:
         results["room1000"] = ramp(ctx, "room1000", ["r1000"], 1000, scale.room1000_rates, 100)
     if "pairs" in wanted:
