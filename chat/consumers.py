@@ -421,7 +421,9 @@ def room_as_seen(event: dict, user_id: int) -> dict[str, Any]:
     return {**event["room"], "role": event["roles"].get(str(user_id), "member")}
 
 
-class RoomListConsumer(QuietAfterCloseMixin, DatabaseHopMixin, AsyncWebsocketConsumer):
+class RoomListConsumer(
+    QuietAfterCloseMixin, SerialDispatchMixin, DatabaseHopMixin, AsyncWebsocketConsumer
+):
     """`/ws/rooms/`: each of the user's rooms with its unread and mention counts and how many
     people are in it, live, for the sidebar of every page (docs/live-state.md); rooms joined
     and left. It hears where new messages are, never what they say, and only for rooms the
@@ -481,6 +483,7 @@ class RoomListConsumer(QuietAfterCloseMixin, DatabaseHopMixin, AsyncWebsocketCon
         rooms = [await self._room_counts(state) for state in self.counts.values()]
         await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
         self.taking_frames = True
+        self.deliver_directly()
 
     async def disconnect(self, code: int) -> None:
         if not self.listening:
@@ -533,13 +536,16 @@ class RoomListConsumer(QuietAfterCloseMixin, DatabaseHopMixin, AsyncWebsocketCon
         }
 
     async def _send_count(self, state: UnreadState) -> None:
+        await self.send(text_data=self._count_text(state))
+
+    def _count_text(self, state: UnreadState) -> str:
         frame = {
             "type": "unread",
             "room_id": state.room_id,
             "unread": state.unread,
             "mentions": self.mentions.get(state.room_id, 0),
         }
-        await self.send(text_data=dumps(frame))
+        return dumps(frame)
 
     async def _mention_counts(self, room_id: int) -> dict[int, int]:
         return await mention_counts(
@@ -559,22 +565,34 @@ class RoomListConsumer(QuietAfterCloseMixin, DatabaseHopMixin, AsyncWebsocketCon
         if changed or mentions_before != self.mentions[room_id]:
             await self._send_count(states[0])
 
-    # Group events.
-    async def rooms_message(self, event: dict) -> None:
+    # Group events. A message's count and a notification are worked out in memory, so the
+    # channel layer hands them to an idle list in its one pass over the room, without waking
+    # this consumer (mychannels/runtime/fanout.py): every member's list hears every message.
+    DIRECT_EVENTS = {"rooms.message": "message_count_text", "rooms.notify": "notify_text"}
+
+    def message_count_text(self, event: dict) -> str | None:
+        """The room's new unread count, if this message changes it."""
         state = self.counts.get(event["room_id"])
         if state is None or event["id"] <= state.latest_id:
-            return  # not (or no longer) our room, or already in the count
+            return None  # not (or no longer) our room, or already in the count
         counts = event["author_id"] != self.user.pk and event["id"] > state.last_read_id
         state = state.after_message(event["id"], counts=counts)
         self.counts[state.room_id] = state
         if counts and self.user.get_username() in event.get("mentions", ()):
             self.mentions[state.room_id] = self.mentions.get(state.room_id, 0) + 1
-        if counts:
-            await self._send_count(state)
+        return self._count_text(state) if counts else None
+
+    def notify_text(self, event: dict) -> str:
+        """A message this user should hear of (chat/services/notifications.py): as encoded."""
+        return event["text"]
+
+    async def rooms_message(self, event: dict) -> None:
+        text = self.message_count_text(event)
+        if text is not None:
+            await self.send(text_data=text)
 
     async def rooms_notify(self, event: dict) -> None:
-        """A message this user should hear of (chat/services/notifications.py): as encoded."""
-        await self.send(text_data=event["text"])
+        await self.send(text_data=self.notify_text(event))
 
     async def rooms_read(self, event: dict) -> None:
         if event["room_id"] in self.counts:

@@ -103,3 +103,34 @@ async def test_self_mention_and_muted_room_notify_nobody(processes, clients):
         assert await notifies_within(bob, 0.5) == []
         post_message(first, clients["alice"], general, "@bob still here")
         assert [f["message"]["body"] for f in await notifies_within(bob)] == ["@bob still here"]
+
+
+async def test_unread_counts_follow_every_message_in_order_across_processes(processes, clients):
+    """An idle list takes a message's count in the channel layer's pass over the room
+    (RoomListConsumer.DIRECT_EVENTS): each count in order, a mention counted, and a read
+    marker, which recounts through the database, back to none."""
+    first, second = processes
+    general = room_id(clients["alice"], "general")
+    async with room_list(second, clients["carol"]) as carol:
+        bodies = ["one", "two for @carol", "three", "four"]
+        posted = [post_message(first, clients["alice"], general, body) for body in bodies]
+        counts = [await next_of(carol, "unread") for _ in posted]
+        assert {c["room_id"] for c in counts} == {general}
+        start_unread, start_mentions = counts[0]["unread"] - 1, counts[0]["mentions"]
+        assert [c["unread"] - start_unread for c in counts] == [1, 2, 3, 4]
+        assert [c["mentions"] for c in counts] == [start_mentions] + [start_mentions + 1] * 3
+        room_socket = await websockets.connect(
+            second.ws_url(f"/ws/chat/room/{general}/"),
+            additional_headers=socket_headers(second, clients["carol"]),
+        )
+        try:
+            await next_of(room_socket, "history")
+            await room_socket.send(json.dumps({"type": "read", "id": posted[-1]["id"]}))
+            assert await next_of(carol, "unread") == {
+                "type": "unread",
+                "room_id": general,
+                "unread": 0,
+                "mentions": 0,
+            }
+        finally:
+            await room_socket.close()
