@@ -24,6 +24,7 @@ from chat.selectors.rooms import room_get, room_is_member
 from chat.serializers import dumps
 from chat.socketcap import socket_admit, socket_release
 from mychannels.runtime.closedsocket import QuietAfterCloseMixin
+from mychannels.runtime.databasehop import DatabaseHopMixin
 
 HISTORY_LATEST = 20
 
@@ -32,9 +33,26 @@ def history_frame(page: selectors.AlertPage) -> dict[str, Any]:
     return {"type": "history", "alerts": [alert_to_dict(alert) for alert in page.alerts]}
 
 
-class AlertSocket(QuietAfterCloseMixin, SendOnlySocketMixin, AsyncWebsocketConsumer):
+class AlertSocket(
+    QuietAfterCloseMixin, SendOnlySocketMixin, DatabaseHopMixin, AsyncWebsocketConsumer
+):
     """What both alert sockets share: accept-then-close refusals, the user's own group (so
     logging out or leaving a room reaches them), and polite answers to frames they don't take."""
+
+    # Handled in memory (an alert is forwarded as the service encoded it; joins and leaves
+    # are group changes): no thread hop each (mychannels/runtime/databasehop.py). The open
+    # reads the room and the history through the async ORM, and keeps it.
+    NO_DATABASE_EVENTS = frozenset(
+        {
+            "alert.created",
+            "user.logout",
+            "user.removed",
+            "user.joined",
+            "layer.gap",
+            "websocket.receive",
+            "websocket.disconnect",
+        }
+    )
 
     groups_joined: list[str]
     open = False

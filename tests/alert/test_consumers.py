@@ -201,3 +201,36 @@ async def test_a_client_that_keeps_sending_junk_is_closed_4429(open_alert_socket
 async def test_a_room_id_beyond_any_integer_column_closes_4404():
     alice = await make_user("alice")
     assert await closed_with(f"/ws/alert/room/{'9' * 30}/", await session_cookie(alice)) == 4404
+
+
+async def test_alerts_joins_and_closing_take_no_thread_hop(open_alert_socket, monkeypatch):
+    """channels hops to a thread (close_old_connections) before every handler; the alert
+    sockets' handlers keep to memory, so only the open, which reads, takes it."""
+    import channels.consumer
+    import channels.generic.websocket
+
+    hops: list[str] = []
+    real_close = channels.consumer.aclose_old_connections
+
+    async def counting_close() -> None:
+        hops.append("hop")
+        await real_close()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting_close)
+    alice, bob = await make_user("alice"), await make_user("bob")
+    ops = await make_room("ops", [alice])
+    lobby = await make_room("lobby", [bob], is_public=True)
+    feed, _ = await open_alert_socket(alice, "/ws/alerts/")
+    room_socket, _ = await open_alert_socket(alice, f"/ws/alert/room/{ops.pk}/")
+    assert hops == ["hop", "hop"]
+    await alert_create(room=ops, user=alice, content="disk", level="critical")
+    for socket in (feed, room_socket):
+        assert (await socket.recv_type("alert"))["content"] == "disk"
+    await room_join(room=lobby, user=alice)
+    await until(lambda: group_size(alert_room_group(lobby.pk)) == 1)
+    await feed.send({"type": "ping"})
+    assert (await feed.recv_type("error"))["code"] == "unknown_type"
+    await feed.close()
+    await room_socket.close()
+    assert hops == ["hop", "hop"]
