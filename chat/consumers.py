@@ -565,10 +565,16 @@ class RoomListConsumer(
         if changed or mentions_before != self.mentions[room_id]:
             await self._send_count(states[0])
 
-    # Group events. A message's count and a notification are worked out in memory, so the
-    # channel layer hands them to an idle list in its one pass over the room, without waking
-    # this consumer (mychannels/runtime/fanout.py): every member's list hears every message.
-    DIRECT_EVENTS = {"rooms.message": "message_count_text", "rooms.notify": "notify_text"}
+    # Group events. A message's count, a notification, the count of people present and a
+    # room's new details are worked out in memory, so the channel layer hands them to an idle
+    # list in its one pass over the room, without waking this consumer
+    # (mychannels/runtime/fanout.py): every member's list hears every message.
+    DIRECT_EVENTS = {
+        "rooms.message": "message_count_text",
+        "rooms.notify": "notify_text",
+        "rooms.active": "active_text",
+        "rooms.updated": "updated_text",
+    }
 
     def message_count_text(self, event: dict) -> str | None:
         """The room's new unread count, if this message changes it."""
@@ -587,9 +593,7 @@ class RoomListConsumer(
         return event["text"]
 
     async def rooms_message(self, event: dict) -> None:
-        text = self.message_count_text(event)
-        if text is not None:
-            await self.send(text_data=text)
+        await self._send_text(self.message_count_text(event))
 
     async def rooms_notify(self, event: dict) -> None:
         await self.send(text_data=self.notify_text(event))
@@ -616,22 +620,34 @@ class RoomListConsumer(
         del room["room_id"]
         await self.send(text_data=dumps({"type": "room_joined", "room": room}))
 
-    async def rooms_updated(self, event: dict) -> None:
-        if event["room"]["id"] in self.counts:
-            frame = {"type": "room_updated", "room": room_as_seen(event, self.user.pk)}
-            await self.send(text_data=dumps(frame))
+    def updated_text(self, event: dict) -> str | None:
+        if event["room"]["id"] not in self.counts:
+            return None
+        return dumps({"type": "room_updated", "room": room_as_seen(event, self.user.pk)})
 
-    async def rooms_active(self, event: dict) -> None:
+    def active_text(self, event: dict) -> str | None:
+        """The room's count of people present, if it changed (presence broadcasts reach every
+        member's list, at most one a second per room)."""
         room_id = event["room_id"]
         if room_id not in self.counts:
-            return
+            return None
         version, count = self.active.get(room_id, (-1, -1))
         if event["version"] < version:
-            return  # an older broadcast than one already heard
+            return None  # an older broadcast than one already heard
         self.active[room_id] = (event["version"], event["count"])
-        if event["count"] != count:
-            frame = {"type": "active", "room_id": room_id, "count": event["count"]}
-            await self.send(text_data=dumps(frame))
+        if event["count"] == count:
+            return None
+        return dumps({"type": "active", "room_id": room_id, "count": event["count"]})
+
+    async def rooms_updated(self, event: dict) -> None:
+        await self._send_text(self.updated_text(event))
+
+    async def rooms_active(self, event: dict) -> None:
+        await self._send_text(self.active_text(event))
+
+    async def _send_text(self, text: str | None) -> None:
+        if text is not None:
+            await self.send(text_data=text)
 
     async def user_removed(self, event: dict) -> None:
         room_id = event["room_id"]
