@@ -43,9 +43,10 @@ in docs/performance.md ("What each change bought"):
   per 1,000 room deliveries at 1,000/s). For our protocol the writer
   is its `send_text` (18.8 -> 16.6 us per delivery in the server, send included).
 - `databasehop.py` (new): channels' thread hop to `close_old_connections` before every
-  handler, kept only for handlers that read through the async ORM: the room list took it on
-  every message for every member (322 -> 171-178 us per member per message in one process),
-  and closing took one more after `disconnect` (2,000 closing: 0.76-1.04 -> 0.49-0.74 s).
+  handler, kept only for handlers that read through the async ORM (room sockets, room lists,
+  alert sockets): the room list took it on every message for every member (322 -> 171-178
+  us per member per message in one process), and closing took one more after `disconnect`
+  (2,000 closing: 0.76-1.04 -> 0.49-0.74 s).
 - `dispatchloop.py` replaces channels' `await_many_dispatch`, which made a task and an
   `asyncio.wait` per member per event: 6,505-8,654/s -> 9,614-9,698/s delivered at 10,000/s.
 - `auth.py` replaces channels' `CookieMiddleware(SessionMiddleware(AuthMiddleware))`: no
