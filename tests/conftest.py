@@ -58,6 +58,24 @@ def recorded_calls(monkeypatch, owner: object, name: str, record: Callable) -> l
     return seen
 
 
+def counted_hops(monkeypatch, *modules: object) -> list[str]:
+    """Each thread hop channels makes to close_old_connections (before a handler, after a
+    disconnect), and the hops of `modules` that call it by the same name, as "hop"."""
+    import channels.consumer
+    import channels.generic.websocket
+
+    hops: list[str] = []
+    real_close = channels.consumer.aclose_old_connections
+
+    async def counting_close() -> None:
+        hops.append("hop")
+        await real_close()
+
+    for module in (channels.consumer, channels.generic.websocket, *modules):
+        monkeypatch.setattr(module, "aclose_old_connections", counting_close)
+    return hops
+
+
 def field_values(instance) -> dict:
     """A model object's concrete field values, to compare rows read two ways."""
     return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}

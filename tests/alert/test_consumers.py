@@ -22,6 +22,7 @@ from tests.conftest import (
     close_code,
     closed_with,
     communicator,
+    counted_hops,
     make_room,
     make_user,
     session_cookie,
@@ -206,18 +207,7 @@ async def test_a_room_id_beyond_any_integer_column_closes_4404():
 async def test_alerts_joins_and_closing_take_no_thread_hop(open_alert_socket, monkeypatch):
     """channels hops to a thread (close_old_connections) before every handler; the alert
     sockets' handlers keep to memory, so only the open, which reads, takes it."""
-    import channels.consumer
-    import channels.generic.websocket
-
-    hops: list[str] = []
-    real_close = channels.consumer.aclose_old_connections
-
-    async def counting_close() -> None:
-        hops.append("hop")
-        await real_close()
-
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
-    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting_close)
+    hops = counted_hops(monkeypatch)
     alice, bob = await make_user("alice"), await make_user("bob")
     ops = await make_room("ops", [alice])
     lobby = await make_room("lobby", [bob], is_public=True)

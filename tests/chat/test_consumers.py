@@ -16,6 +16,7 @@ from tests.conftest import (
     close_code,
     closed_with,
     communicator,
+    counted_hops,
     make_room,
     make_user,
     session_cookie,
@@ -392,28 +393,17 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     message is stored from the loop or in a hop that recycles the connection itself, so it
     takes no hop of its own; a typing frame touches no database; history and read frames,
     which use the async ORM, still get a stale connection closed first."""
-    import channels.consumer
-    import channels.generic.websocket
-
     import chat.consumers
     import chat.services.messages
 
-    hops: list[str] = []
+    hops = counted_hops(monkeypatch, chat.consumers)
     recycled_in_store: list[str] = []
-    real_close = channels.consumer.aclose_old_connections
     real_store_close = chat.services.messages.close_old_connections
-
-    async def counting_close() -> None:
-        hops.append("hop")
-        await real_close()
 
     def counting_store_close() -> None:
         recycled_in_store.append("store")
         real_store_close()
 
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
-    monkeypatch.setattr(chat.consumers, "aclose_old_connections", counting_close)
-    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting_close)
     monkeypatch.setattr(chat.services.messages, "close_old_connections", counting_store_close)
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice, bob])

@@ -13,7 +13,7 @@ from chat.services.membership import member_add, member_remove, member_set_role
 from chat.services.messages import message_create
 from chat.services.read_state import room_mark_read
 from chat.services.rooms import room_create, room_update
-from tests.conftest import admin_room_form, close_code, make_room, make_user
+from tests.conftest import admin_room_form, close_code, counted_hops, make_room, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,18 +125,7 @@ async def test_a_message_reaches_each_members_list_without_a_thread_hop(
     member's list per message, 170-190 us each (mychannels/runtime/databasehop.py). Counts
     kept in memory skip it; a read marker's recount reads through the async ORM and keeps it;
     closing takes none."""
-    import channels.consumer
-    import channels.generic.websocket
-
-    hops: list[str] = []
-    real_close = channels.consumer.aclose_old_connections
-
-    async def counting_close() -> None:
-        hops.append("hop")
-        await real_close()
-
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_close)
-    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counting_close)
+    hops = counted_hops(monkeypatch)
     alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
     general = await make_room("general", [alice, bob, carol])
     lists = {user.username: (await open_room_list(user))[0] for user in (bob, carol)}
