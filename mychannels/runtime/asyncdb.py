@@ -65,9 +65,9 @@ def _connection_params() -> dict[str, Any]:
     django_connection = connections[ALIAS]
     params = dict(django_connection.get_connection_params())
     params.pop("cursor_factory", None)  # Django's sync cursor class
-    # Django sets its time zone on each connection it opens (`ensure_timezone`): its loaders
-    # label the times PostgreSQL sends as that zone, and its naive "now" parameters are read
-    # in it. Without this, a server set to another zone shifted every time read here.
+    # Django sets its time zone on each connection it opens (`ensure_timezone`), and its
+    # loaders label the times PostgreSQL sends as that zone. Without this, a server set to
+    # another zone shifted every time read here (the parameters, aware, were always right).
     zone = f"-c TimeZone={django_connection.timezone_name}"
     params["options"] = f"{params['options']} {zone}" if params.get("options") else zone
     params["autocommit"] = True

@@ -135,7 +135,7 @@ async def test_session_and_user_equal_djangos_and_stale_sessions_are_flushed():
 @pytest.fixture
 def server_time_zone_not_utc():
     """The database's default time zone set as on a server installed in New York: the loop's
-    connections must still read and compare in UTC, as Django's own do (it sets the time
+    connections must still read times in UTC, as Django's own do (it sets the time
     zone on each connection it opens)."""
     name = connection.settings_dict["NAME"]
     with connection.cursor() as cursor:
