@@ -27,6 +27,7 @@ from chat.services.presence import presence_frame, tracker
 from chat.services.reactions import reaction_set
 from chat.services.read_state import room_mark_read
 from chat.services.typing import typing_notify
+from chat.services.validation import clean_client_id
 from chat.socketcap import socket_admit, socket_release
 from mychannels.runtime.closedsocket import QuietAfterCloseMixin
 from mychannels.runtime.databasehop import DatabaseHopMixin
@@ -111,6 +112,17 @@ def parse_frame(text_data: str | None) -> dict:
     if not isinstance(content, dict):
         raise FrameError("bad_frame", "the frame must be a JSON object")
     return content
+
+
+def message_client_id(content: dict | None) -> str | None:
+    """A message frame's client_id if it is one the service would store, else None: an
+    error frame echoes only what a page could have sent, never hostile text."""
+    if content is None or content.get("type") != "message":
+        return None
+    try:
+        return clean_client_id(content.get("client_id"))
+    except ServiceError:
+        return None
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -221,6 +233,8 @@ class RoomConsumer(
             content = parse_frame(text_data)
         except FrameError as error:
             bad_frame = error  # answered once its request token is taken: garbage costs too
+        # A refused message names its client_id, so that the page can mark that one copy.
+        client_id = message_client_id(content)
         try:
             # A frame is a request, and a message frame a message too: one call takes both.
             is_message = content is not None and content.get("type") == "message"
@@ -229,10 +243,8 @@ class RoomConsumer(
             if bad_frame is not None:
                 raise bad_frame
             await self.receive_json(content)
-        except FrameError as error:
-            await self.send_error(error.code, error.detail)
-        except ServiceError as error:
-            await self.send_error(error.code, error.detail)
+        except (FrameError, ServiceError) as error:
+            await self.send_error(error.code, error.detail, client_id=client_id)
         except DatabaseError:  # a history page or read marker while the database is away
             await self.send_error("unavailable", "the database is unavailable; try again")
 
@@ -326,8 +338,11 @@ class RoomConsumer(
         message_id = int_field(content, "id", required=True, low=1, high=2**63 - 1)
         await room_mark_read(room_id=self.room_id, user=self.user, message_id=message_id)
 
-    async def send_error(self, code: str, detail: str) -> None:
-        await self.send(text_data=dumps({"type": "error", "code": code, "detail": detail}))
+    async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
+        frame = {"type": "error", "code": code, "detail": detail}
+        if client_id is not None:
+            frame["client_id"] = client_id
+        await self.send(text_data=dumps(frame))
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         await self.send(text_data=dumps(content), close=close)

@@ -105,7 +105,10 @@ const handlers = {
   reactions: (frame) => { catchUp.saw(frame.version); messages.showReactions(frame); },
   presence: presence.show,
   typing: (frame) => presence.typing(frame.username),
-  error: (frame) => { if (!actions.failed(frame)) composer.showError(frame); },
+  error: (frame) => {
+    if (frame.client_id) composer.refused(frame);
+    if (!actions.failed(frame)) composer.showError(frame);
+  },
   alert: (frame) => window.dispatchEvent(new CustomEvent("chat:alert", { detail: frame })),
 };
 

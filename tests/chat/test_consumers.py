@@ -321,6 +321,31 @@ async def test_flooding_gets_rate_limited_then_closed_4429(open_room_socket):
     assert await Message.objects.filter(room=room).acount() == 5
 
 
+@override_settings(CHAT_RATE_BURST=2, CHAT_RATE_PER_SECOND=0.01)
+async def test_a_refused_message_names_its_client_id_and_only_one_a_page_could_send(
+    open_room_socket,
+):
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    socket, _, _ = await open_room_socket(alice, room)
+    await socket.send({"type": "message", "body": "x" * 2001, "client_id": "long-one"})
+    too_long = await socket.recv_type("error")
+    assert (too_long["code"], too_long["client_id"]) == ("too_long", "long-one")
+    await socket.send({"type": "message", "body": "first", "client_id": "c1"})
+    assert (await socket.recv_type("message"))["client_id"] == "c1"
+    await socket.send({"type": "message", "body": "second", "client_id": "c2"})
+    refused = await socket.recv_type("error")
+    assert (refused["code"], refused["client_id"]) == ("rate_limited", "c2")
+    for hostile in ("x" * 65, 7, ["c3"], "nul\x00"):
+        await socket.send({"type": "message", "body": "again", "client_id": hostile})
+        error = await socket.recv_type("error")
+        assert error["code"] == "rate_limited" and "client_id" not in error
+    await socket.send({"type": "typing", "client_id": "not-a-message"})
+    await socket.send({"type": "history", "before": "x", "client_id": "not-a-message"})
+    assert "client_id" not in await socket.recv_type("error")
+    assert [m.client_id async for m in Message.objects.filter(room=room)] == ["c1"]
+
+
 @override_settings(CHAT_RATE_BURST=3, CHAT_RATE_PER_SECOND=0.01)
 async def test_the_limit_is_per_user_across_tabs(open_room_socket):
     alice = await make_user("alice")

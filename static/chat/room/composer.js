@@ -51,6 +51,23 @@ export function createComposer({ form, input, errorLine, username, send, appendP
     setTimeout(() => { if (errorLine.textContent === text) errorLine.textContent = ""; }, 5000);
   }
 
+  function markRefused(item, clientId) {
+    const row = item.element;
+    row.classList.add("refused");
+    row.querySelector(".time").textContent = t("not sent");
+    row.querySelector(".retry")?.remove();
+    const retry = el("button", "retry", t("Send again"));
+    retry.type = "button";
+    retry.addEventListener("click", () => {
+      row.classList.remove("refused");
+      row.querySelector(".time").textContent = t("sending…");
+      retry.remove();
+      transmit(item, clientId);
+      input.focus();
+    });
+    row.append(retry);
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value.trim();
@@ -84,6 +101,13 @@ export function createComposer({ form, input, errorLine, username, send, appendP
       if (!mine) return;
       mine.element.remove();
       pending.delete(clientId);
+    },
+    // The server refused the message sent with this client_id (too fast, too long, the
+    // database away): its copy says why and offers to send it again, the text kept.
+    refused(frame) {
+      const mine = pending.get(frame.client_id);
+      if (!mine) return;
+      markRefused(mine, frame.client_id);
     },
     // Anything typed while offline goes out again with the same client_id: stored once.
     resendPending() {
