@@ -2,6 +2,7 @@
 settings page where users manage their API tokens and their secret feed URL."""
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
@@ -16,6 +17,7 @@ from chat.api_auth import MAX_ID
 from chat.models import NotificationSetting
 from chat.selectors.notifications import notification_level, rooms_with_mute
 from chat.selectors.rooms import room_is_member
+from chat.services.errors import ServiceError
 from chat.tokens import token_create, token_revoke
 from chat.views import room_or_404, too_many_requests
 
@@ -118,7 +120,16 @@ async def token_new(request: HttpRequest) -> HttpResponse:
     if len(name) > 60:
         messages.error(request, _("A token name is at most 60 characters."))
         return redirect("alert:settings")
-    _row, token = await token_create(user=user, name=name)
+    try:
+        _row, token = await token_create(user=user, name=name)
+    except ServiceError:
+        limit = settings.CHAT_API_TOKENS_MAX
+        messages.error(
+            request,
+            _("You have %(limit)s active tokens, the most allowed: revoke one first.")
+            % {"limit": limit},
+        )
+        return redirect("alert:settings")
     context = await _settings_context(user)
     context.update(feed_url=request.build_absolute_uri(context["feed_path"]), new_token=token)
     response = render(request, "alert/settings.html", context, status=201)

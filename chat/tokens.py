@@ -4,10 +4,12 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from chat.models import ApiToken
+from chat.services.errors import ServiceError
 
 TOKEN_PREFIX = "mct_"
 # last_used is written at most this often per token, not on every request.
@@ -19,7 +21,16 @@ def hash_token(token: str) -> str:
 
 
 async def token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
-    """A new token for the user. Returns the row and the token itself, which is never stored."""
+    """A new token for the user. Returns the row and the token itself, which is never stored.
+    Refused (`too_many_tokens`) when the user already has CHAT_API_TOKENS_MAX active ones; two
+    creations at the same instant may both pass the count (the request budget keeps such
+    races to a handful), which is fine for a cap that is about hygiene, not security."""
+    active = await ApiToken.objects.filter(user=user, revoked=None).acount()
+    if active >= settings.CHAT_API_TOKENS_MAX:
+        raise ServiceError(
+            "too_many_tokens",
+            f"at most {settings.CHAT_API_TOKENS_MAX} active tokens; revoke one first",
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = await ApiToken.objects.acreate(
         user=user, name=name[:60], prefix=token[:12], key_hash=hash_token(token)

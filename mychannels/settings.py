@@ -356,6 +356,9 @@ CHAT_REQUEST_BURST = env_int("CHAT_REQUEST_BURST", 100)
 # Creating rooms and direct rooms: each makes rows, so it has a budget of its own per user.
 CHAT_ROOM_CREATE_RATE_PER_SECOND = float(os.environ.get("CHAT_ROOM_CREATE_RATE_PER_SECOND", "0.1"))
 CHAT_ROOM_CREATE_BURST = env_int("CHAT_ROOM_CREATE_BURST", 10)
+# Active (unrevoked) API tokens per user: each is a standing way in, so they are few and
+# named, and a script that makes one per run is told to revoke instead of piling them up.
+CHAT_API_TOKENS_MAX = env_int("CHAT_API_TOKENS_MAX", 20)
 # Rejected frames in a row (while limited) before the socket is closed with 4429.
 CHAT_FLOOD_CLOSE_AFTER = env_int("CHAT_FLOOD_CLOSE_AFTER", 20)
 # Open sockets per user across tabs and processes; the next one is closed with 4409.

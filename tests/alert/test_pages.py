@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 
 from alert.models import Alert, FeedKey
 from chat.models import ApiToken
@@ -156,6 +156,27 @@ async def test_settings_page_refuses_overlong_names_and_missing_csrf():
     )
     assert "at most 60 characters" in response.content.decode()
     assert not await ApiToken.objects.aexists()
+
+
+@override_settings(CHAT_API_TOKENS_MAX=2)
+async def test_active_tokens_are_capped_and_a_revoked_one_frees_its_place():
+    alice = await make_user("alice")
+    client = await logged_in(alice)
+    form = {"name": "bot", "csrfmiddlewaretoken": await csrf_token(client, "/settings/")}
+    for _ in range(2):
+        assert (await client.post("/settings/tokens/", form)).status_code == 201
+    refused = await client.post("/settings/tokens/", form, follow=True)
+    assert refused.status_code == 200 and 'id="new-token"' not in refused.content.decode()
+    assert "2 active tokens, the most allowed: revoke one first" in refused.content.decode()
+    with pytest.raises(CommandError, match="at most 2 active tokens; revoke one first"):
+        await run_command("create_api_token", "alice")
+    assert await ApiToken.objects.filter(user=alice).acount() == 2
+    first = await ApiToken.objects.filter(user=alice).order_by("pk").afirst()
+    await client.post(f"/settings/tokens/{first.pk}/revoke/", form)
+    assert (await client.post("/settings/tokens/", form)).status_code == 201
+    other = await make_user("bob")  # the cap is per user
+    _out, err = await run_command("create_api_token", other.username)
+    assert "shown only once" in err
 
 
 async def test_settings_page_rotates_the_feed_url():

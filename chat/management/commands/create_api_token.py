@@ -4,6 +4,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from chat.services.errors import ServiceError
 from chat.tokens import token_create
 
 
@@ -20,6 +21,9 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {options['username']!r}.")
         if not user.is_active:
             raise CommandError(f"User {options['username']!r} is inactive; tokens would not work.")
-        row, token = async_to_sync(token_create)(user=user, name=options["name"][:60])
+        try:
+            row, token = async_to_sync(token_create)(user=user, name=options["name"][:60])
+        except ServiceError as error:
+            raise CommandError(f"No token made: {error.detail}.") from None
         self.stderr.write(f"API token {row.prefix}… for {user.get_username()}; shown only once:")
         self.stdout.write(token)
