@@ -16,7 +16,9 @@ class Membership(models.Model):
     ROLES = [(OWNER, "owner"), (MODERATOR, "moderator"), (MEMBER, "member")]
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # PROTECT: a cascade would empty rooms of members without a broadcast and could take a
+    # room's last owner; a user who has joined rooms is deactivated instead (chat/admin.py).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     role = models.CharField(max_length=10, choices=ROLES, default=MEMBER)
 
     class Meta:

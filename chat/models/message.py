@@ -52,8 +52,10 @@ class MessageManager(models.Manager):
 
 class Message(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    # PROTECT: deleting an author would drop their messages from every room with no version
+    # bump and no broadcast; such a user is deactivated instead (chat/admin.py).
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="messages"
     )
     body = models.TextField(max_length=2000, blank=True)
     # `body` rendered and sanitized at write time (chat/rendering.py): readers never render.
@@ -114,8 +116,10 @@ class MessageEdit(models.Model):
 
 class Reaction(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reaction_rows")
+    # PROTECT, like Message.author: a cascade would leave the message's denormalized
+    # `reactions` naming a user whose row is gone.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reactions"
     )
     emoji = models.CharField(max_length=64)
     created = models.DateTimeField(default=timezone.now)

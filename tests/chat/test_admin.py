@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import ProtectedError
 from django.test import AsyncClient
 
 from chat.models import Message
@@ -107,3 +108,39 @@ async def test_deactivating_a_user_in_the_admin_closes_their_sockets(open_room_s
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert await close_code(socket) == 4401
+
+
+async def test_a_user_who_took_part_is_kept_and_the_operator_told_to_deactivate():
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    room = await make_room("general", [alice, bob])
+    message = await Message.objects.acreate(room=room, author=alice, body="still here")
+    client = await operator_client()
+
+    page = await client.get(f"/admin/auth/user/{alice.pk}/delete/")
+    assert page.status_code == 200
+    assert b"alice: 1 message(s), 0 reaction(s), 1 room(s). Deactivate instead" in page.content
+    refused = await client.post(f"/admin/auth/user/{alice.pk}/delete/", {"post": "yes"})
+    assert refused.status_code == 200 and b"Deactivate instead" in refused.content
+
+    chosen = [alice.pk, bob.pk, carol.pk]
+    bulk = {"action": "delete_selected", "_selected_action": chosen, "post": "yes"}
+    refused = await client.post("/admin/auth/user/", bulk)
+    assert refused.status_code == 200
+    assert b"bob: 0 message(s), 0 reaction(s), 1 room(s)" in refused.content
+    assert b"carol:" not in refused.content  # she took no part: nothing to say about her
+    users = get_user_model().objects.filter(pk__in=chosen)
+    assert await users.acount() == 3, "one protected user stops the whole action"
+    assert (await Message.objects.aget()).body == message.body
+
+    deleted = await client.post(f"/admin/auth/user/{carol.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not await get_user_model().objects.filter(pk=carol.pk).aexists()
+
+
+async def test_deleting_an_author_outside_the_admin_is_refused_too():
+    alice = await make_user("alice")
+    room = await make_room("general", [alice])
+    await Message.objects.acreate(room=room, author=alice, body="kept")
+    with pytest.raises(ProtectedError):
+        await alice.adelete()
+    assert await Message.objects.filter(author=alice).acount() == 1
