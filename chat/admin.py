@@ -302,6 +302,14 @@ class ChatUserAdmin(UserAdmin):
             return [], {}, set(), protected
         return super().get_deleted_objects(objs, request)
 
+    def get_readonly_fields(self, request, obj=None):
+        """A username that others have seen stays: messages' reactions and mentions store it
+        (denormalized for speed), and open sockets would keep the old one."""
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and part_taken(self.model.objects.filter(pk=obj.pk)):
+            return [*fields, "username"]
+        return fields
+
     def save_model(self, request, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:

@@ -144,3 +144,28 @@ async def test_deleting_an_author_outside_the_admin_is_refused_too():
     with pytest.raises(ProtectedError):
         await alice.adelete()
     assert await Message.objects.filter(author=alice).acount() == 1
+
+
+async def test_the_username_of_a_user_who_took_part_cannot_be_changed_in_the_admin():
+    alice, carol = await make_user("alice"), await make_user("carol")
+    await make_room("general", [alice])
+    client = await operator_client()
+    dates = {
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "initial-date_joined_0": "2026-01-01",
+        "initial-date_joined_1": "00:00:00",
+        "is_active": "on",
+    }
+    page = await client.get(f"/admin/auth/user/{alice.pk}/change/")
+    assert b'name="username"' not in page.content  # shown as text, not a field
+    response = await client.post(
+        f"/admin/auth/user/{alice.pk}/change/", {"username": "mallory", **dates}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert (await get_user_model().objects.aget(pk=alice.pk)).username == "alice"
+    response = await client.post(
+        f"/admin/auth/user/{carol.pk}/change/", {"username": "caroline", **dates}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert (await get_user_model().objects.aget(pk=carol.pk)).username == "caroline"
