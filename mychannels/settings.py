@@ -139,6 +139,10 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # queueing behind a pool that waits for it.
         "timeout": 1,
     }
+    # The role the service's statements run as, when the login role is only allowed to assume
+    # it (Django's SET ROLE; the event loop's connections set it at startup, asyncdb.py).
+    if database_role := os.environ.get("DATABASE_ROLE"):
+        DATABASES["default"]["OPTIONS"]["assume_role"] = database_role
 # A socket opening's reads run on the event loop through a pool of their own, per process
 # (mychannels/runtime/asyncdb.py): no thread hop, which cost a third of an opening's CPU in a
 # storm. In a storm of 2,000 the openings queue for these connections for seconds (a 1 s wait

@@ -38,6 +38,9 @@ def test_database_url_and_redis_url_switch_to_postgres_and_redis_with_a_big_pool
     layer = settings_value("s.CHANNEL_LAYERS['default']['BACKEND']", **env)
     assert layer == "mychannels.runtime.layers.PubSubChannelLayer"
     assert "'max_size': 10" in settings_value("s.DATABASES['default']['OPTIONS']['pool']", **env)
+    options = "s.DATABASES['default']['OPTIONS'].get('assume_role')"
+    assert settings_value(options, **env) == "None"
+    assert settings_value(options, DATABASE_ROLE="chat_app", **env) == "chat_app"
 
 
 def test_the_channel_layer_backend_is_chosen_by_environment_and_checked():

@@ -68,13 +68,23 @@ def _connection_params() -> dict[str, Any]:
     # Django sets its time zone on each connection it opens (`ensure_timezone`), and its
     # loaders label the times PostgreSQL sends as that zone. Without this, a server set to
     # another zone shifted every time read here (the parameters, aware, were always right).
-    zone = f"-c TimeZone={django_connection.timezone_name}"
-    params["options"] = f"{params['options']} {zone}" if params.get("options") else zone
+    startup = [f"-c TimeZone={django_connection.timezone_name}"]
+    # Django's OPTIONS["assume_role"] is a SET ROLE on each connection it opens; here it is
+    # the same setting given at startup, so the loop's statements run with the same rights.
+    if role := django_connection.settings_dict["OPTIONS"].get("assume_role"):
+        startup.append(f"-c role={_startup_value(role)}")
+    params["options"] = " ".join(filter(None, [params.get("options"), *startup]))
     params["autocommit"] = True
     params["prepare_threshold"] = PREPARE_AFTER_RUNS if settings.DATABASE_LOOP_PREPARED else None
     if settings.USE_TZ:
         params["context"] = _with_psycopgs_own_time_loader(params["context"])
     return params
+
+
+def _startup_value(value: str) -> str:
+    """A value for libpq's `options`, where a space separates settings and a backslash
+    escapes the next character."""
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
 def _with_psycopgs_own_time_loader(django_adapters: AdaptersMap) -> AdaptersMap:

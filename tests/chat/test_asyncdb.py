@@ -157,3 +157,28 @@ async def test_reads_are_in_utc_whatever_the_servers_time_zone(server_time_zone_
     # The user joined to the socket's session row: its times too.
     _, user = await auth.session_and_user((await session_cookie(alice)).split("=", 1)[1])
     assert (user.pk, user.date_joined) == (alice.pk, alice.date_joined)
+
+
+@pytest.fixture
+def assumed_role():
+    """A role the service's login assumes (Django's OPTIONS["assume_role"], DATABASE_ROLE),
+    with a space in its name, which libpq's startup options must escape."""
+    role = "chat app probe"
+    options = connection.settings_dict["OPTIONS"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}" NOLOGIN')
+    options["assume_role"] = role
+    yield role
+    del options["assume_role"]
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP ROLE "{role}"')
+
+
+async def test_the_loops_connections_take_the_role_django_assumes(assumed_role):
+    fresh = asyncdb.LoopConnections(size=1, wait=1)
+    try:
+        (row,) = await fresh.rows("SELECT current_user, session_user", [])
+    finally:
+        await fresh.close()
+    current_user, login = row
+    assert (current_user, login) == (assumed_role, connection.settings_dict["USER"])
