@@ -282,6 +282,21 @@ def start_daphne(config: ServiceConfig, log_dir: Path, port: int | None = None) 
     return start_server(config, log_dir, "serve", port)
 
 
+@contextlib.contextmanager
+def sqlite_daphne(folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """The newcomer's setup in `folder`: a migrated, seeded SQLite database, the in-memory
+    channel layer and one process of the project's entry, stopped on the way out."""
+    config = ServiceConfig(
+        database_url=f"sqlite:///{folder / 'e2e.sqlite3'}", extra_env=dict(extra_env or {})
+    )
+    prepare_database(config)
+    server = start_daphne(config, folder)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def attempt_login(
     client: httpx.Client,
     server: ServerProcess,

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.e2e.browser import chromium
-from tests.liveserver import ServerProcess, ServiceConfig, prepare_database, start_daphne
+from tests.liveserver import ServerProcess, ServiceConfig, sqlite_daphne
 from tests.services import scaled_service
 
 
@@ -41,11 +41,8 @@ def browser(module_chromium: Browser) -> Iterator[Browser]:
 @pytest.fixture
 def sqlite_service(tmp_path) -> Iterator[ServerProcess]:
     """The newcomer's setup: SQLite and the in-memory channel layer, one Daphne process."""
-    config = ServiceConfig(database_url=f"sqlite:///{tmp_path / 'e2e.sqlite3'}")
-    prepare_database(config)
-    server = start_daphne(config, tmp_path)
-    yield server
-    server.stop()
+    with sqlite_daphne(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

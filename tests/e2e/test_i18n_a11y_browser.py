@@ -24,7 +24,7 @@ from tests.e2e.browser import (
     open_room,
     send_message,
 )
-from tests.liveserver import ServiceConfig, prepare_database, start_daphne
+from tests.liveserver import sqlite_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -37,12 +37,8 @@ SCREENSHOTS = os.environ.get("SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("i18n-a11y")
-    config = ServiceConfig(database_url=f"sqlite:///{folder / 'e2e.sqlite3'}")
-    prepare_database(config)
-    process = start_daphne(config, folder)
-    yield process
-    process.stop()
+    with sqlite_daphne(tmp_path_factory.mktemp("i18n-a11y")) as process:
+        yield process
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import SignedIn, expect_connected, open_room, send_message
-from tests.liveserver import ServiceConfig, login, prepare_database, room_id, start_daphne
+from tests.liveserver import login, room_id, sqlite_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -21,12 +21,8 @@ FAST = {"CHAT_RATE_PER_SECOND": "1000", "CHAT_RATE_BURST": "1000"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("message-actions")
-    config = ServiceConfig(database_url=f"sqlite:///{folder / 'e2e.sqlite3'}", extra_env=FAST)
-    prepare_database(config)
-    process = start_daphne(config, folder)
-    yield process
-    process.stop()
+    with sqlite_daphne(tmp_path_factory.mktemp("message-actions"), FAST) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.browser import log_in, open_room, send_message
-from tests.liveserver import ServiceConfig, prepare_database, start_daphne
+from tests.liveserver import sqlite_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -17,12 +17,8 @@ TIGHT = {"CHAT_RATE_PER_SECOND": "0.5", "CHAT_RATE_BURST": "2"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("refused-message")
-    config = ServiceConfig(database_url=f"sqlite:///{folder / 'e2e.sqlite3'}", extra_env=TIGHT)
-    prepare_database(config)
-    process = start_daphne(config, folder)
-    yield process
-    process.stop()
+    with sqlite_daphne(tmp_path_factory.mktemp("refused-message"), TIGHT) as process:
+        yield process
 
 
 def test_a_refused_message_says_not_sent_and_goes_again_from_the_keyboard(
