@@ -265,9 +265,10 @@ def test_the_room_log_groups_dates_and_marks_what_is_new(server, browser):
     bob.close()
 
 
-@pytest.mark.skipif(not SCREENSHOTS, reason="SCREENSHOTS=<folder> writes the README's pictures")
-def test_screenshots_of_the_room_page(server, browser):
-    folder = Path(SCREENSHOTS)
+def test_the_room_page_on_a_phone_in_spanish_and_in_dark_mode(server, browser, tmp_path):
+    """The README's pictures (SCREENSHOTS=<folder> writes them there, else to tmp_path): the
+    page lays out at phone width in Spanish and in the dark scheme without overflowing."""
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
     for name, options in {
         "room-mobile.png": {"viewport": PHONE, "locale": "es-ES"},
         "room-dark.png": {"color_scheme": "dark"},
@@ -275,5 +276,10 @@ def test_screenshots_of_the_room_page(server, browser):
         user = log_in(browser, server, "bob", **options)
         open_room(user, "random")
         user.page.wait_for_timeout(300)
+        overflow = user.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
         user.page.screenshot(path=str(folder / name))
+        assert (folder / name).stat().st_size > 10_000
         user.close()
