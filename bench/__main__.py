@@ -75,13 +75,16 @@ def run(args: argparse.Namespace) -> dict:
         "systems": {},
     }
     results["workers"] = args.workers
+    results["history_messages"] = scale.history_messages
     client = LoadClient(workers=args.workers)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     try:
         with bench_database() as database_url:
             extra = {"CHANNEL_LAYER_BACKEND": args.layer} if args.layer else {}
             service = ServiceEnv(database_url=database_url, extra=extra)
-            data = migrate_and_populate(service, scale.users(), scale.rooms(), staff=args.dashboard)
+            data = migrate_and_populate(
+                service, scale.users(), scale.rooms(), scale.histories(), staff=args.dashboard
+            )
             log(f"database ready: {scale.users()} users logged in")
             if args.soak is not None:
                 server, room_ids = start_system("service", service, data, scale, log_dir, args)
@@ -119,7 +122,8 @@ def run(args: argparse.Namespace) -> dict:
                     sent += ctx.messages_sent
                 outcome["headline"] = headline(outcome)
                 if system == "service":
-                    outcome["stored"] = stored_messages(database_url)
+                    preloaded = [data["rooms"][name] for name in scale.histories()]
+                    outcome["stored"] = stored_messages(database_url, preloaded)
                     outcome["sent"] = sent
                 outcome["server_log_tail"] = server.log()[-1500:]
                 results["systems"][system] = outcome

@@ -24,14 +24,20 @@ from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from chat.models import Room  # noqa: E402
+from chat.models import Message, Room  # noqa: E402
 from mychannels.models import LoginSession  # noqa: E402
 from mychannels.runtime.sessions import SessionStore  # noqa: E402
 
 
-def populate(user_count: int, rooms: dict[str, list[int]], staff: bool = False) -> dict:
-    """`rooms` maps a room name to the indices of its members among the users. With `staff`,
-    one more user, staff and in no room, for the dashboard (`python -m bench --dashboard`)."""
+def populate(
+    user_count: int,
+    rooms: dict[str, list[int]],
+    histories: dict[str, int] | None = None,
+    staff: bool = False,
+) -> dict:
+    """`rooms` maps a room name to the indices of its members among the users, `histories` a
+    room name to how many messages it already holds. With `staff`, one more user, staff and
+    in no room, for the dashboard (`python -m bench --dashboard`)."""
     User = get_user_model()
     password = make_password("bench-password")  # hashed once: hashing 10,000 times takes minutes
     with transaction.atomic():
@@ -68,12 +74,48 @@ def populate(user_count: int, rooms: dict[str, list[int]], staff: bool = False) 
                 [Membership(room_id=room.pk, user_id=users[i].pk) for i in members],
                 batch_size=5000,
             )
+            count = (histories or {}).get(name, 0)
+            if count:
+                write_history(room, [users[i] for i in members], count)
     keys = [s.session_key for s in sessions]
     staff_session = keys[user_count] if staff else None
     return {"rooms": room_ids, "sessions": keys[:user_count], "staff_session": staff_session}
 
 
+def write_history(room: Room, members: list, count: int) -> None:
+    """`count` messages by the members in turn, versions 1..count as the service gives them,
+    every fifth one a reply to the one before and every seventh with a reaction: what a page
+    of a room people have used carries."""
+    start = timezone.now() - timedelta(hours=1)
+    rows = []
+    for k in range(count):
+        body = f"Message {k + 1} of the history, about the release and who reviews what next."
+        author = members[k % len(members)]
+        reactions = []
+        if k % 7 == 6:
+            reactor = members[(k + 1) % len(members)]
+            reactions = [{"emoji": "👍", "count": 1, "users": [reactor.username]}]
+        rows.append(
+            Message(
+                room=room,
+                author=author,
+                body=body,
+                html=f"<p>{body}</p>",
+                created=start + timedelta(seconds=k),
+                version=k + 1,
+                reactions=reactions,
+            )
+        )
+    stored = Message.objects.bulk_create(rows)
+    for k, message in enumerate(stored):
+        if k % 5 == 4:
+            message.reply_to_id = stored[k - 1].pk
+    Message.objects.bulk_update([m for m in stored if m.reply_to_id], ["reply_to"])
+    Room.objects.filter(pk=room.pk).update(version=count)
+
+
 if __name__ == "__main__":
     with open(sys.argv[1]) as plan_file:
         plan = json.load(plan_file)
-    print(json.dumps(populate(plan["users"], plan["rooms"], plan.get("staff", False))))
+    found = populate(plan["users"], plan["rooms"], plan.get("histories"), plan.get("staff", False))
+    print(json.dumps(found))

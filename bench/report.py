@@ -36,8 +36,9 @@ def summary(results: dict) -> str:
         lines.append(f"== {system}: headline {outcome['headline']} deliveries/s")
         for row in outcome.get("idle", []):
             lines.append(f"  idle {row}")
-        if "storm" in outcome:
-            lines.append(f"  storm {outcome['storm']}")
+        for storm in ("storm", "storm_history"):
+            if storm in outcome:
+                lines.append(f"  {storm} {outcome[storm]}")
         for scenario in SCENARIOS:
             if scenario in outcome:
                 lines.append(f"  {scenario}")
@@ -157,12 +158,37 @@ def write(results: dict, path: Path, notes: str = "") -> None:
                 f"({refused_text(idle['refused'])}, {idle['connect_seconds']} s) "
                 f"| {idle['rss_mb']} | {fmt(idle['kb_per_socket'])} |"
             )
+    lines += storm_history_lines(results)
     measured = "\n".join(lines)
     text = path.read_text() if path.exists() else TEMPLATE
     start, end = "<!-- measured:start -->", "<!-- measured:end -->"
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
     path.write_text(f"{before}{start}\n{measured}\n{end}{after}")
+
+
+def storm_history_lines(results: dict) -> list[str]:
+    """The storm again, into rooms that hold a history (the service only: the baselines
+    keep none), beside the service's storm into empty rooms."""
+    service = results["systems"].get("service", {})
+    storm, history = service.get("storm"), service.get("storm_history")
+    if not history:
+        return []
+    lines = [
+        "",
+        "**The storm into rooms with a history** (the service; each room holds "
+        f"{results.get('history_messages', '?')} messages, so every opening sends a full page):",
+        "",
+        "| rooms | clients | opened | refused | seconds | server CPU s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in (("empty", storm), ("with a history", history)):
+        if row:
+            lines.append(
+                f"| {name} | {row['clients']} | {row['opened']} | {refused_text(row['refused'])} "
+                f"| {row['seconds']} | {row['server_cpu_seconds']} |"
+            )
+    return lines
 
 
 CPU_COLUMNS = (1000, 4000, 10000, 20000, 30000)  # offered rates shown, when every system ran them

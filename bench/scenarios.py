@@ -29,6 +29,9 @@ class Scale:
     beyond: int = 0  # rungs past the ladder for a system that passes all of it (rate_ladder)
     # The 100-member room with every member's room list open too (the service only).
     sidebar_rates: list[int] = field(default_factory=list)
+    # Messages already in each room of the storm with history (the service only): more than
+    # one opening page, as in a room people have used.
+    history_messages: int = 60
 
     @classmethod
     def full(cls) -> "Scale":
@@ -83,7 +86,14 @@ class Scale:
             rooms[f"p{i}"] = [2 * i, 2 * i + 1]
         for i in range(-(-self.users() // 100)):
             rooms[f"g{i}"] = list(range(100 * i, min(100 * (i + 1), self.users())))
+        # The storm's clients again, in rooms that have a history (storm_history).
+        for i in range(-(-self.storm // 100)):
+            rooms[f"h{i}"] = list(range(100 * i, min(100 * (i + 1), self.storm)))
         return rooms
+
+    def histories(self) -> dict[str, int]:
+        """Room name -> how many messages it holds before the run."""
+        return {name: self.history_messages for name in self.rooms() if name.startswith("h")}
 
 
 @dataclass
@@ -343,10 +353,11 @@ def idle_memory(ctx: Context) -> list[dict]:
     return rows
 
 
-def connect_storm(ctx: Context) -> dict:
-    """Every client at once: the time until the last one has its opening frames."""
+def connect_storm(ctx: Context, prefix: str = "g") -> dict:
+    """Every client at once: the time until the last one has its opening frames. The rooms
+    are those named `prefix<n>`: `g` empty ones, `h` rooms with a history."""
     rooms = ctx.scale.rooms()
-    group_rooms = [name for name in rooms if name.startswith("g")]
+    group_rooms = [name for name in rooms if name.startswith(prefix)]
     users = [(room, user) for room in group_rooms for user in rooms[room]][: ctx.scale.storm]
     settle(ctx.server)
     cpu_before = ctx.server.cpu_seconds()
@@ -376,7 +387,7 @@ def progress(name: str, result: object) -> None:
     log(f"  {name}: {result}")
 
 
-PHASES = [["idle"], ["room100", "sidebars", "room1000", "pairs", "storm"]]
+PHASES = [["idle"], ["room100", "sidebars", "room1000", "pairs", "storm", "storm_history"]]
 
 
 def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
@@ -401,6 +412,9 @@ def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
     if "storm" in wanted:
         results["storm"] = connect_storm(ctx)
         progress("storm", results["storm"])
+    if ctx.server.needs_login and "storm_history" in wanted:  # the others keep no history
+        results["storm_history"] = connect_storm(ctx, prefix="h")
+        progress("storm_history", results["storm_history"])
 
 
 def headline(results: dict) -> int:

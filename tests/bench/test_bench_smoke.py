@@ -120,6 +120,11 @@ def test_dropped_and_doubled_frames_show_as_loss_and_duplicates(load_client):
     assert result["duplicates"] == doubled * 4
 
 
+async def first_frame(spec: SocketSpec) -> dict:
+    async with websockets.connect(spec.url, additional_headers=spec.headers) as socket:
+        return json.loads(await socket.recv())
+
+
 def test_tiny_benchmark_against_the_real_service(tmp_path):
     """The whole path: PostgreSQL, Redis, logged-in users, Daphne; every message stored and
     delivered to every member."""
@@ -131,14 +136,16 @@ def test_tiny_benchmark_against_the_real_service(tmp_path):
     try:
         with bench_database() as database_url:
             service = ServiceEnv(database_url=database_url)
-            data = migrate_and_populate(service, scale.users(), scale.rooms())
+            data = migrate_and_populate(service, scale.users(), scale.rooms(), scale.histories())
             server = start_service(service, tmp_path)
             try:
                 ctx = Context(server, client, data["rooms"], data["sessions"], scale)
                 outcome = run_all(ctx)
+                history = asyncio.run(first_frame(ctx.spec("h0", 0)))
             finally:
                 server.stop()
-            stored = stored_messages(database_url)
+            preloaded = [data["rooms"][name] for name in scale.histories()]
+            stored = stored_messages(database_url, preloaded)
     finally:
         client.stop()
     assert stored == ctx.messages_sent > 0
@@ -147,4 +154,7 @@ def test_tiny_benchmark_against_the_real_service(tmp_path):
             assert row["received"] == row["expected"] > 0, row
             assert (row["loss"], row["duplicates"], row["errors"]) == (0, 0, {}), row
     assert outcome["storm"]["opened"] == scale.storm
+    assert outcome["storm_history"]["opened"] == scale.storm
+    # The storm with a history opened on full pages, not on empty rooms.
+    assert (history["type"], len(history["messages"]), history["has_more"]) == ("history", 50, True)
     assert outcome["idle"][0]["opened"] == scale.idle[0]
