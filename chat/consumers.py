@@ -15,6 +15,7 @@ from django.db import DatabaseError
 
 from chat import ratelimit
 from chat.groups import room_activity_group, room_group, user_group, user_rooms_group
+from chat.latest_pages import latest_pages
 from chat.selectors.messages import MessagePage, messages_before
 from chat.selectors.read_state import UnreadState, unread_states
 from chat.selectors.room_opening import RoomOpening, room_opening
@@ -141,6 +142,17 @@ def history_frame(page: MessagePage, version: int | None = None) -> dict[str, An
     return frame
 
 
+def history_text(opening: RoomOpening) -> str | None:
+    """The opening's history frame, for a member: the kept one while the room is unchanged.
+    The room's version comes from the same statement as the page: exactly what it shows, so
+    a client that keeps the highest version it has seen misses nothing."""
+    if opening.reused is not None:
+        return opening.reused.text
+    if opening.page is None:
+        return None
+    return dumps(history_frame(opening.page, opening.room.version))
+
+
 class RoomConsumer(
     QuietAfterCloseMixin, SerialDispatchMixin, DatabaseHopMixin, AsyncJsonWebsocketConsumer
 ):
@@ -165,7 +177,7 @@ class RoomConsumer(
         # closed socket sends nothing (QuietAfterCloseMixin).
         await self._join_groups()
         try:
-            opening = await self._read_opening()
+            opening, history = await self._read_opening()
             close_code = await self._refusal(opening)
         except BaseException:
             await self._leave_groups()
@@ -174,9 +186,7 @@ class RoomConsumer(
             await self._leave_groups()
             await self.close(close_code)
             return
-        # The room's version from the same statement as the page: exactly what it shows, so
-        # a client that keeps the highest version it has seen misses nothing.
-        await self.send_json(history_frame(opening.page, opening.room.version))
+        await self.send(text_data=history)
         presence = await tracker().enter(
             self.room_id, self.conn_id, self.user.pk, self.user.get_username()
         )
@@ -186,13 +196,35 @@ class RoomConsumer(
         self.taking_frames = True
         self.deliver_directly()
 
-    async def _read_opening(self) -> RoomOpening:
+    async def _read_opening(self) -> tuple[RoomOpening, str | None]:
+        """The opening's reads, and the history frame for a member. The latest page is the
+        same for everyone who opens the room, so it is kept (chat/latest_pages.py) and, while
+        one opening builds it, the room's others wait for that one."""
         after, since = query_int(self.scope, "after"), query_int(self.scope, "since")
-        catching_up = after is not None or since is not None
-        limit = settings.CHAT_HISTORY_AFTER_MAX if catching_up else settings.CHAT_HISTORY_LATEST
-        return await room_opening(
-            self.room_id, self.user.pk, after_id=after, since=since, limit=limit
-        )
+        if after is not None or since is not None:
+            limit = settings.CHAT_HISTORY_AFTER_MAX
+            opening = await room_opening(
+                self.room_id, self.user.pk, after_id=after, since=since, limit=limit
+            )
+            return opening, history_text(opening)
+        pages = latest_pages()
+        builds = await pages.wait_or_build(self.room_id)
+        try:
+            opening = await room_opening(
+                self.room_id,
+                self.user.pk,
+                after_id=None,
+                since=None,
+                limit=settings.CHAT_HISTORY_LATEST,
+                held=partial(pages.held, self.room_id),
+            )
+            text = history_text(opening)
+            if text is not None and opening.reused is None:
+                pages.keep(self.room_id, opening.room.version, text)
+        finally:
+            if builds:
+                pages.built(self.room_id)
+        return opening, text
 
     async def _refusal(self, opening: RoomOpening) -> int | None:
         if opening.room is None:

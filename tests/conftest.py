@@ -17,6 +17,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.db import connections
 from django.test import override_settings
 
+from chat.latest_pages import latest_pages
 from chat.models import Room
 from mychannels.asgi import application
 from mychannels.runtime import asyncdb
@@ -180,6 +181,13 @@ def fast_password_hashing() -> Iterator[None]:
     server processes the end-to-end tests start keep the production hashers."""
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_kept_opening_pages() -> None:
+    """Each test starts with no room's opening page kept (chat/latest_pages.py): a rolled
+    back test database gives the next test's rooms the same ids and versions again."""
+    latest_pages().clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,10 @@ from django.test import override_settings
 
 from chat import consumers
 from chat.groups import room_group, user_group
+from chat.latest_pages import latest_pages
 from chat.models import Message
-from chat.services.messages import message_create
+from chat.services.messages import message_create, message_delete, message_edit
+from chat.services.reactions import reaction_set
 from mychannels.runtime import asyncdb
 from tests.conftest import (
     close_code,
@@ -456,3 +458,63 @@ async def test_only_frames_that_use_the_async_orm_take_the_db_connection_hop(
     await bob_socket.close()  # closing takes none either
     assert (await alice_socket.recv_type("presence"))["users"] == ["alice"]
     assert hops == ["hop", "hop"]
+
+
+async def test_a_kept_opening_page_follows_every_change_of_the_room(open_room_socket):
+    """Openings on the latest page share the room's kept frame (chat/latest_pages.py) while
+    the room is at its version; an edit, a reaction, a deletion or a new message each move
+    the version, and the next opening shows it. A catch-up opening neither uses nor keeps it."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice, bob])
+    first = (await message_create(room=room, author=alice, body="first")).message
+    _, seen_by_alice, _ = await open_room_socket(alice, room)
+    _, seen_by_bob, _ = await open_room_socket(bob, room)
+    assert seen_by_bob == seen_by_alice and latest_pages().held(room.pk) is not None
+    assert [m["body"] for m in seen_by_bob["messages"]] == ["first"]
+
+    changes = [
+        (message_edit(room=room, user=alice, message_id=first.pk, body="first, edited"),
+         lambda m: m[0]["body"] == "first, edited" and m[0]["edited"]),
+        (reaction_set(room=room, user=bob, message_id=first.pk, emoji="👍", on=True),
+         lambda m: m[0]["reactions"] == [{"emoji": "👍", "count": 1, "users": ["bob"]}]),
+        (message_create(room=room, author=bob, body="second"),
+         lambda m: [x["body"] for x in m] == ["first, edited", "second"]),
+        (message_delete(room=room, user=alice, message_id=first.pk),
+         lambda m: m[0]["deleted"] and m[0]["body"] == "" and m[0]["reactions"] == []),
+    ]  # fmt: skip
+    version = seen_by_bob["version"]
+    for change, shows in changes:
+        await change
+        _, opened, _ = await open_room_socket(bob, room)
+        assert opened["version"] > version and shows(opened["messages"]), opened
+        version = opened["version"]
+        assert latest_pages().held(room.pk).version == version
+
+    latest_pages().clear()
+    _, caught_up, _ = await open_room_socket(bob, room, f"?since={version - 1}")
+    assert caught_up["messages"] and latest_pages().held(room.pk) is None
+
+
+async def test_a_room_opened_by_many_at_once_builds_its_page_once(open_room_socket, monkeypatch):
+    """A reconnect storm: every member opens at the same moment, and one of them builds the
+    page the others wait for. A stranger opening first builds nothing (refused 4403) and
+    holds no one up."""
+    members = [await make_user(f"member{n}") for n in range(8)]
+    stranger = await make_user("stranger")
+    room = await make_room("general", members)
+    for n in range(3):
+        await message_create(room=room, author=members[n], body=f"message {n}")
+    built = []
+    real_history_frame = consumers.history_frame
+    monkeypatch.setattr(
+        consumers, "history_frame", lambda *args: built.append(1) or real_history_frame(*args)
+    )
+    refused = asyncio.ensure_future(
+        closed_with(f"/ws/chat/room/{room.pk}/", await session_cookie(stranger))
+    )
+    opened = await asyncio.gather(*(open_room_socket(member, room) for member in members))
+    histories = [history for _, history, _ in opened]
+    assert await refused == 4403
+    assert all(history == histories[0] for history in histories)
+    assert [m["body"] for m in histories[0]["messages"]] == ["message 0", "message 1", "message 2"]
+    assert len(built) == 1

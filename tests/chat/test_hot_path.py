@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -36,6 +37,12 @@ from tests.conftest import (
     recorded_calls,
     session_cookie,
 )
+
+
+@dataclass(frozen=True)
+class LatestPage:
+    version: int
+
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -215,6 +222,42 @@ async def test_a_room_opening_is_one_statement_with_the_same_page(monkeypatch):
     assert stranger.room.pk == room.pk and not stranger.is_member and stranger.page is None
     missing = await room_opening(room.pk + 1000, alice.pk, after_id=None, since=None, limit=50)
     assert missing.room is None and not missing.is_member and missing.page is None
+
+
+async def test_a_room_still_at_the_held_pages_version_builds_no_page(monkeypatch):
+    """An opening that holds the room's latest page (chat/latest_pages.py) sends the version
+    it holds: one statement, no page rows and no attachments query while the room is
+    unchanged. A page held only by the time the rows are back (an opening beside it in a
+    storm) is reused too; one that went meanwhile is read again; a room that moved on, or a
+    non-member, get what they always did."""
+    alice, bob = await make_user("alice"), await make_user("bob")
+    room = await make_room("general", [alice])
+    await Message.objects.acreate(room=room, author=alice, body="first")
+    await Room.objects.filter(pk=room.pk).aupdate(version=3)
+    at_3 = LatestPage(version=3)
+
+    def open_as(user, *held_in_turn):
+        answers = iter(held_in_turn)
+        return room_opening(
+            room.pk, user.pk, after_id=None, since=None, limit=50, held=lambda: next(answers)
+        )
+
+    with counted_statements(monkeypatch) as sent:
+        held = await open_as(alice, at_3, at_3)
+    assert len(sent) == 1 and "chat_attachment" not in sent[0]
+    assert (held.is_member, held.reused, held.page, held.room.version) == (True, at_3, None, 3)
+    with counted_statements(monkeypatch) as sent:
+        beside = await open_as(alice, None, at_3)  # kept while this opening's rows came
+    assert len(sent) == 1 and (beside.reused, beside.page) == (at_3, None)
+    with counted_statements(monkeypatch) as sent:
+        went = await open_as(alice, at_3, None, None, None)  # dropped meanwhile
+    assert len(sent) == 3 and went.reused is None
+    assert [m.body for m in went.page.messages] == ["first"]
+    await Room.objects.filter(pk=room.pk).aupdate(version=4)
+    moved = await open_as(alice, at_3, at_3)
+    assert moved.reused is None and [m.body for m in moved.page.messages] == ["first"]
+    stranger = await open_as(bob, LatestPage(version=4), LatestPage(version=4))
+    assert not stranger.is_member and stranger.reused is None and stranger.page is None
 
 
 async def test_session_and_user_are_one_plain_query_that_keeps_djangos_checks(monkeypatch):
