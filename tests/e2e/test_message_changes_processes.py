@@ -118,3 +118,30 @@ async def test_a_socket_reopened_with_since_gets_each_change_once_in_version_ord
     # Nothing about them comes again live: the catch-up was the one copy.
     repeated = [f for f in later if f["type"] in ("message", "message_updated", "reactions")]
     assert repeated == [] and not any(f["type"] == "message_deleted" for f in later)
+
+
+async def test_a_page_kept_on_one_process_shows_changes_made_on_the_other(processes):
+    """Each process keeps a room's latest page by the room's version (chat/latest_pages.py):
+    a change made through the other process moves the version in PostgreSQL, so the next
+    opening here builds the page again instead of showing the kept one."""
+    first, second = processes
+    alice, bob = login(first, "alice"), login(second, "bob")
+    room = room_id(alice, "general")
+    ids = three_messages(first, alice, room)
+    for _ in range(2):  # the second opening is served from the page kept by the first
+        on_b, kept, _ = await open_room_socket(second, bob, room)
+        await on_b.close()
+    assert {m["id"] for m in kept["messages"]} >= set(ids)
+
+    on_a, _, _ = await open_room_socket(first, alice, room)
+    try:
+        await change_all_three(on_a, ids)
+    finally:
+        await on_a.close()
+
+    on_b, reopened, _ = await open_room_socket(second, bob, room)
+    await on_b.close()
+    assert reopened["version"] > kept["version"]
+    shown = {m["id"]: m for m in reopened["messages"]}
+    assert shown[ids[0]]["body"] == "fixed" and shown[ids[1]]["deleted"]
+    assert shown[ids[2]]["reactions"] == [{"emoji": "👍", "count": 1, "users": ["alice"]}]
