@@ -36,7 +36,7 @@ def summary(results: dict) -> str:
         lines.append(f"== {system}: headline {outcome['headline']} deliveries/s")
         for row in outcome.get("idle", []):
             lines.append(f"  idle {row}")
-        for storm in ("storm", "storm_history"):
+        for storm in ("storm", "storm_history", "storm_tabs"):
             if storm in outcome:
                 lines.append(f"  {storm} {outcome[storm]}")
         for scenario in SCENARIOS:
@@ -168,21 +168,29 @@ def write(results: dict, path: Path, notes: str = "") -> None:
 
 
 def storm_history_lines(results: dict) -> list[str]:
-    """The storm again, into rooms that hold a history (the service only: the baselines
-    keep none), beside the service's storm into empty rooms."""
+    """The storm again, into rooms that hold a history and as browser tabs (the service
+    only: the baselines keep no history and have no room lists), beside the service's
+    storm into empty rooms."""
     service = results["systems"].get("service", {})
     storm, history = service.get("storm"), service.get("storm_history")
-    if not history:
+    tabs = service.get("storm_tabs")
+    if not history and not tabs:
         return []
     lines = [
         "",
-        "**The storm into rooms with a history** (the service; each room holds "
-        f"{results.get('history_messages', '?')} messages, so every opening sends a full page):",
+        "**The storm into rooms with a history, and as browser tabs** (the service; each "
+        f"room holds {results.get('history_messages', '?')} messages, so every opening sends "
+        "a full page; a tab opens its room socket and its room list, `/ws/rooms/`):",
         "",
-        "| rooms | clients | opened | refused | seconds | server CPU s |",
+        "| storm | clients | sockets opened | refused | seconds | server CPU s |",
         "|---|---|---|---|---|---|",
     ]
-    for name, row in (("empty", storm), ("with a history", history)):
+    rows = (
+        ("empty rooms", storm),
+        ("rooms with a history", history),
+        ("tabs, rooms with a history", tabs),
+    )
+    for name, row in rows:
         if row:
             lines.append(
                 f"| {name} | {row['clients']} | {row['opened']} | {refused_text(row['refused'])} "

@@ -353,16 +353,19 @@ def idle_memory(ctx: Context) -> list[dict]:
     return rows
 
 
-def connect_storm(ctx: Context, prefix: str = "g") -> dict:
+def connect_storm(ctx: Context, prefix: str = "g", room_lists: bool = False) -> dict:
     """Every client at once: the time until the last one has its opening frames. The rooms
-    are those named `prefix<n>`: `g` empty ones, `h` rooms with a history."""
+    are those named `prefix<n>`: `g` empty ones, `h` rooms with a history. With
+    `room_lists`, each client is a browser tab: its room socket and its room list."""
     rooms = ctx.scale.rooms()
     group_rooms = [name for name in rooms if name.startswith(prefix)]
     users = [(room, user) for room in group_rooms for user in rooms[room]][: ctx.scale.storm]
     settle(ctx.server)
     cpu_before = ctx.server.cpu_seconds()
     specs = [ctx.spec(room, user) for room, user in users]
-    opened, _ = ctx.client.connect(specs, concurrency=len(users), open_timeout=STORM_OPEN_TIMEOUT)
+    if room_lists:
+        specs += [ctx.room_list_spec(room, user) for room, user in users]
+    opened, _ = ctx.client.connect(specs, concurrency=len(specs), open_timeout=STORM_OPEN_TIMEOUT)
     cpu = ctx.server.cpu_seconds() - cpu_before
     ctx.client.close_all()
     time.sleep(1.0)
@@ -387,7 +390,10 @@ def progress(name: str, result: object) -> None:
     log(f"  {name}: {result}")
 
 
-PHASES = [["idle"], ["room100", "sidebars", "room1000", "pairs", "storm", "storm_history"]]
+PHASES = [
+    ["idle"],
+    ["room100", "sidebars", "room1000", "pairs", "storm", "storm_history", "storm_tabs"],
+]
 
 
 def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
@@ -415,6 +421,9 @@ def run_phase(ctx: Context, phase: list[str], results: dict) -> None:
     if ctx.server.needs_login and "storm_history" in wanted:  # the others keep no history
         results["storm_history"] = connect_storm(ctx, prefix="h")
         progress("storm_history", results["storm_history"])
+    if ctx.server.needs_login and "storm_tabs" in wanted:  # the others have no room lists
+        results["storm_tabs"] = connect_storm(ctx, prefix="h", room_lists=True)
+        progress("storm_tabs", results["storm_tabs"])
 
 
 def headline(results: dict) -> int:

@@ -155,6 +155,7 @@ def test_tiny_benchmark_against_the_real_service(tmp_path):
             assert (row["loss"], row["duplicates"], row["errors"]) == (0, 0, {}), row
     assert outcome["storm"]["opened"] == scale.storm
     assert outcome["storm_history"]["opened"] == scale.storm
+    assert outcome["storm_tabs"]["opened"] == 2 * scale.storm  # a room socket and a list each
     # The storm with a history opened on full pages, not on empty rooms.
     assert (history["type"], len(history["messages"]), history["has_more"]) == ("history", 50, True)
     assert outcome["idle"][0]["opened"] == scale.idle[0]
