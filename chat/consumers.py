@@ -18,8 +18,9 @@ from chat.groups import room_activity_group, room_group, user_group, user_rooms_
 from chat.latest_pages import latest_pages
 from chat.selectors.messages import MessagePage, messages_before
 from chat.selectors.read_state import UnreadState, unread_states
+from chat.selectors.room_list_opening import room_list_counts, room_list_room_ids
 from chat.selectors.room_opening import RoomOpening, room_opening
-from chat.selectors.rooms import room_ids_of_user, room_object
+from chat.selectors.rooms import room_object
 from chat.selectors.sidebar import active_count, mention_counts
 from chat.serializers import dumps, message_to_dict
 from chat.services.errors import ConflictError, ServiceError
@@ -520,13 +521,13 @@ class RoomListConsumer(
         # tells which.
         await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_add(user_rooms_group(self.user.pk), self.channel_name)
-        for room_id in await room_ids_of_user(user_id=self.user.pk):
+        for room_id in await room_list_room_ids(user_id=self.user.pk):
             await self._subscribe(room_id)
-        for state in await unread_states(user_id=self.user.pk):
-            self.counts[state.room_id] = state
-        self.mentions = await mention_counts(
-            user_id=self.user.pk, room_ids=list(self.counts), username=self.user.get_username()
+        states, self.mentions = await room_list_counts(
+            user_id=self.user.pk, username=self.user.get_username()
         )
+        for state in states:
+            self.counts[state.room_id] = state
         rooms = [await self._room_counts(state) for state in self.counts.values()]
         await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
         self.taking_frames = True
