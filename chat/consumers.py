@@ -496,6 +496,9 @@ class RoomListConsumer(
             "websocket.disconnect",
         }
     )
+    # The open reads on the loop on PostgreSQL (chat/selectors/room_list_opening.py): the
+    # hop, 170-190 us, was a tenth of a list's opening in a storm of tabs.
+    LOOP_DATABASE_EVENTS = frozenset({"websocket.connect"})
 
     async def connect(self) -> None:
         self.user = self.scope["user"]

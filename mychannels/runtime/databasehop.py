@@ -11,6 +11,8 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
+from mychannels.runtime import asyncdb
+
 
 class DatabaseHopMixin:
     """For a channels consumer: events in NO_DATABASE_EVENTS go straight to their handler;
@@ -19,6 +21,9 @@ class DatabaseHopMixin:
     the async ORM."""
 
     NO_DATABASE_EVENTS: frozenset[str] = frozenset()
+    # Events whose database work runs on the event loop's own connections where those are on
+    # (PostgreSQL, asyncdb.py) and through the async ORM elsewhere: the hop only elsewhere.
+    LOOP_DATABASE_EVENTS: frozenset[str] = frozenset()
 
     channel_layer: Any
     channel_name: str
@@ -26,7 +31,9 @@ class DatabaseHopMixin:
 
     async def dispatch(self, message: dict) -> None:
         event_type = message.get("type")
-        if event_type in self.NO_DATABASE_EVENTS:
+        if event_type in self.NO_DATABASE_EVENTS or (
+            event_type in self.LOOP_DATABASE_EVENTS and asyncdb.enabled()
+        ):
             await getattr(self, event_type.replace(".", "_"))(message)
             return
         await super().dispatch(message)  # type: ignore[misc]
