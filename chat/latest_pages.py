@@ -12,11 +12,13 @@ same page beside it (in a storm they all arrive before the first is done).
 
 Kept per process, for at most CHAT_OPENING_PAGE_CACHE_SECONDS (so that even a database
 restored to an older state serves a stale page for no longer than that), within
-CHAT_OPENING_PAGE_CACHE_CHARS characters of frames in all (a full page of long messages is
-some 200,000), the least recently opened room's dropped first.
+CHAT_OPENING_PAGE_CACHE_BYTES of frames in all, counted as the strings' own size in memory
+(one emoji makes Python store every character of a frame in 4 bytes), the least recently
+opened room's dropped first.
 """
 
 import asyncio
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,13 +40,13 @@ class KeptPage:
 
 class LatestPages:
     def __init__(
-        self, chars: int, seconds: float, clock: Callable[[], float] = time.monotonic
+        self, max_bytes: int, seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._chars = chars
+        self._max_bytes = max_bytes
         self._seconds = seconds
         self._clock = clock
         self._kept: OrderedDict[int, KeptPage] = OrderedDict()
-        self._held_chars = 0
+        self._held_bytes = 0
         # Rooms whose page an opening is building now, set when it is done (kept or not).
         self._building: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
 
@@ -81,7 +83,8 @@ class LatestPages:
 
     def keep(self, room_id: int, version: int, text: str) -> None:
         """The frame just built for the room at `version`; a newer one already kept stays."""
-        if self._seconds <= 0 or len(text) > self._chars:
+        size = sys.getsizeof(text)
+        if self._seconds <= 0 or size > self._max_bytes:
             return
         kept = self._kept.get(room_id)
         if kept is not None:
@@ -89,12 +92,12 @@ class LatestPages:
                 return  # an opening that read later got here first
             self._drop(room_id)
         self._kept[room_id] = KeptPage(version=version, text=text, kept_at=self._clock())
-        self._held_chars += len(text)
-        while self._held_chars > self._chars:
+        self._held_bytes += size
+        while self._held_bytes > self._max_bytes:
             self._drop(next(iter(self._kept)))
 
     def _drop(self, room_id: int) -> None:
-        self._held_chars -= len(self._kept.pop(room_id).text)
+        self._held_bytes -= sys.getsizeof(self._kept.pop(room_id).text)
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -102,7 +105,7 @@ class LatestPages:
     def clear(self) -> None:
         """Forget every page (tests: a room id can come back in the next test's database)."""
         self._kept.clear()
-        self._held_chars = 0
+        self._held_bytes = 0
         self._building.clear()
 
 
@@ -114,6 +117,6 @@ def latest_pages() -> LatestPages:
     global _pages
     if _pages is None:
         _pages = LatestPages(
-            settings.CHAT_OPENING_PAGE_CACHE_CHARS, settings.CHAT_OPENING_PAGE_CACHE_SECONDS
+            settings.CHAT_OPENING_PAGE_CACHE_BYTES, settings.CHAT_OPENING_PAGE_CACHE_SECONDS
         )
     return _pages

@@ -344,10 +344,10 @@ CHAT_MESSAGE_MAX_LENGTH = 2000
 CHAT_HISTORY_LATEST = 50
 # Each room's opening history frame is kept by the room's version (chat/latest_pages.py): an
 # opening that finds the room unchanged reads no page. For this long at most, within this
-# many characters of frames per process (16 Mi: some 600 rooms of everyday messages, 80 of
-# the longest); 0 turns it off.
+# many bytes of frames per process (16 MiB: some 600 rooms of everyday messages in ASCII, a
+# quarter as many where an emoji makes a frame 4 bytes a character); 0 turns it off.
 CHAT_OPENING_PAGE_CACHE_SECONDS = env_int("CHAT_OPENING_PAGE_CACHE_SECONDS", 30)
-CHAT_OPENING_PAGE_CACHE_CHARS = env_int("CHAT_OPENING_PAGE_CACHE_CHARS", 16 * 1024 * 1024)
+CHAT_OPENING_PAGE_CACHE_BYTES = env_int("CHAT_OPENING_PAGE_CACHE_BYTES", 16 * 1024 * 1024)
 CHAT_HISTORY_AFTER_MAX = 200
 CHAT_PAGE_MAX = 100
 # How long after posting its author may edit a message.
