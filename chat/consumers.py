@@ -266,8 +266,6 @@ class RoomConsumer(
             content = parse_frame(text_data)
         except FrameError as error:
             bad_frame = error  # answered once its request token is taken: garbage costs too
-        # A refused message names its client_id, so that the page can mark that one copy.
-        client_id = message_client_id(content)
         try:
             # A frame is a request, and a message frame a message too: one call takes both.
             is_message = content is not None and content.get("type") == "message"
@@ -277,6 +275,8 @@ class RoomConsumer(
                 raise bad_frame
             await self.receive_json(content)
         except (FrameError, ServiceError) as error:
+            # A refused message names its client_id, so that the page can mark that one copy.
+            client_id = message_client_id(content)
             await self.send_error(error.code, error.detail, client_id=client_id)
         except DatabaseError:  # a history page or read marker while the database is away
             await self.send_error("unavailable", "the database is unavailable; try again")
