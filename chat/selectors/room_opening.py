@@ -70,7 +70,6 @@ async def room_opening(
     page the caller holds (if any), a room still at that page's version builds no page
     (`reused`): the statement reads no rows when the page was held before it was sent, and
     one held by the time its rows are back (an opening beside it in a storm) is reused too."""
-    before = held() if held else None
     if not asyncdb.enabled():
         access = await room_access(room_id, user_id)
         if not access.is_member:
@@ -80,6 +79,7 @@ async def room_opening(
         page = await opening_history(room_id, after_id, limit, since=since)
         return RoomOpening(room=access.room, is_member=True, page=page)
     shape, page_params = opening_shape(after_id, since, limit)
+    before = held() if held else None
     held_version = before.version if before else NO_VERSION
     found = await asyncdb.rows(
         _room_opening_sql(shape), [user_id, room_id, held_version, *page_params]
