@@ -22,6 +22,9 @@ class Scale:
     storm: int
     idle: list[int]  # socket counts at which memory per connection is read
     step_seconds: float = 3.0
+    # A step lasts at least this many deliveries: one second of the lowest rungs held only
+    # 1,000, and CPU per delivery read off so few moved by a fifth to a third between runs.
+    step_deliveries: int = 0
     drain_seconds: float = 2.0
     refine_steps: int = 0  # bisections between the last passed and the first failed rate
     idle_seconds: float = 40.0  # time allowed for opening the idle sockets
@@ -45,10 +48,11 @@ class Scale:
             idle=[1000, 10000],
             # About 3 minutes for the whole run on a slow 2-core machine: a ramp stops at its
             # first failed rate (the rates past it only show more of the same saturation) and
-            # bisects twice below it, steps of 1 s (still 1,000+ deliveries each) with a
-            # 0.8 s drain, 10 s to open idle sockets (a server that is slower is measured on
-            # what it holds), 500 handshakes at once.
+            # bisects twice below it, steps of 1 s (longer at the rates where 1 s holds
+            # fewer than 4,000 deliveries) with a 0.8 s drain, 10 s to open idle sockets (a
+            # server that is slower is measured on what it holds), 500 handshakes at once.
             step_seconds=1.0,
+            step_deliveries=4000,
             drain_seconds=0.8,  # 4x the 200 ms p99 limit: later frames are loss either way
             refine_steps=2,
             idle_seconds=10.0,
@@ -145,6 +149,12 @@ def client_cpu(client: LoadClient) -> float:
     return total
 
 
+def step_duration(scale: Scale, deliveries_per_second: int) -> float:
+    """Seconds of traffic in a step at this rate: `step_seconds`, or as long as it takes
+    to make `step_deliveries`."""
+    return max(scale.step_seconds, scale.step_deliveries / deliveries_per_second)
+
+
 def run_step(ctx: Context, step: int, deliveries_per_second: int, room_members: dict[str, int],
              senders: list[tuple[int, int]], sender_rooms: list[str]) -> dict:  # fmt: skip
     members = room_members[sender_rooms[0]]
@@ -152,7 +162,7 @@ def run_step(ctx: Context, step: int, deliveries_per_second: int, room_members: 
     plan = StepPlan(
         step=step,
         rate=rate,
-        duration=ctx.scale.step_seconds,
+        duration=step_duration(ctx.scale, deliveries_per_second),
         senders=senders,
         sender_rooms=sender_rooms,
         drain=ctx.scale.drain_seconds,

@@ -131,3 +131,11 @@ def test_a_ramp_warms_up_at_its_first_rate_before_recording(monkeypatch):
     # Step 1 is the warm-up at the first rate; the rows are the ladder's steps only.
     assert steps == [(1, 1000), (2, 1000), (3, 2000), (4, 4000)]
     assert [row["ok"] for row in rows] == [True, True, False]
+
+
+def test_a_step_lasts_long_enough_for_its_minimum_of_deliveries():
+    full = scenarios.Scale.full()
+    assert scenarios.step_duration(full, 1000) == full.step_deliveries / 1000 > full.step_seconds
+    assert scenarios.step_duration(full, 40000) == full.step_seconds
+    tiny = scenarios.Scale.tiny()
+    assert scenarios.step_duration(tiny, 200) == tiny.step_seconds
