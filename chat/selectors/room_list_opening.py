@@ -8,50 +8,61 @@ ORM thread, waiting on PostgreSQL there: 2,000 tabs took 10 s (docs/performance.
 so that the socket joins their groups before it counts (a message posted meanwhile is then
 either in the count or heard after it, and `latest_id` tells which), then the counts, with
 the same rules as `unread_states` and `unread_mention_counts`, which stay the readers
-elsewhere (SQLite, for development).
+elsewhere (SQLite, for development). Lists opening at the same time read theirs together,
+one statement each for all of them (mychannels/runtime/keyedreads.py).
 """
 
 import functools
-import json
 
 from chat.models import Membership, Message, ReadMarker, Room
 from chat.selectors.mentions import unread_mention_counts
 from chat.selectors.read_state import UnreadState, unread_states
 from chat.selectors.rooms import room_ids_of_user
 from mychannels.runtime import asyncdb
+from mychannels.runtime.keyedreads import KeyedReads
 
 
 @functools.cache
 def _room_ids_sql() -> str:
-    return f"SELECT room_id FROM {Membership._meta.db_table} WHERE user_id = %s"
+    """Per user of the array: the user's id, then the id of a room of theirs."""
+    return f"SELECT user_id, room_id FROM {Membership._meta.db_table} WHERE user_id = ANY(%s)"
 
 
 @functools.cache
 def _counts_sql() -> str:
-    """Per room of the user, by name: id, unread (others' messages after the marker, as
-    `unread_states` counts them), newest message id, marker, unread mentions (not deleted,
-    as `unread_mention_counts`). Params: user id x 4, the username as a JSON array."""
+    """Per user of the arrays (ids, usernames) and room of theirs, by name: the user's id and
+    username, then the room's id, read marker, unread (others' messages after the marker,
+    as `unread_states` counts them), newest message id and unread mentions (not deleted, as
+    `unread_mention_counts`)."""
     messages, rooms = Message._meta.db_table, Room._meta.db_table
     members, markers = Membership._meta.db_table, ReadMarker._meta.db_table
     read = "COALESCE(rm.last_read_id, 0)"
     return (
-        f"SELECT r.id, {read},"
+        f"SELECT q.user_id, q.username, r.id, {read},"
         f" (SELECT count(*) FROM {messages} m WHERE m.room_id = r.id AND m.id > {read}"
-        "   AND m.author_id <> %s),"
+        "   AND m.author_id <> q.user_id),"
         f" COALESCE((SELECT max(m.id) FROM {messages} m WHERE m.room_id = r.id), 0),"
         f" (SELECT count(*) FROM {messages} m WHERE m.room_id = r.id AND m.id > {read}"
-        "   AND m.author_id <> %s AND NOT m.deleted AND m.mentions @> %s::jsonb)"
-        f" FROM {rooms} r JOIN {members} mb ON mb.room_id = r.id AND mb.user_id = %s"
-        f" LEFT JOIN {markers} rm ON rm.room_id = r.id AND rm.user_id = %s"
-        " ORDER BY r.name, r.id"
+        "   AND m.author_id <> q.user_id AND NOT m.deleted"
+        "   AND m.mentions @> jsonb_build_array(q.username))"
+        " FROM unnest(%s::bigint[], %s::text[]) AS q(user_id, username)"
+        f" JOIN {members} mb ON mb.user_id = q.user_id"
+        f" JOIN {rooms} r ON r.id = mb.room_id"
+        f" LEFT JOIN {markers} rm ON rm.room_id = r.id AND rm.user_id = q.user_id"
+        " ORDER BY q.user_id, r.name, r.id"
     )
+
+
+# Every tab's room list reads these on opening: a storm's lists read theirs together.
+ROOM_IDS = KeyedReads(_room_ids_sql)
+COUNTS = KeyedReads(_counts_sql, width=2)
 
 
 async def room_list_room_ids(*, user_id: int) -> list[int]:
     """The ids of the rooms the user belongs to."""
     if not asyncdb.enabled():
         return await room_ids_of_user(user_id=user_id)
-    return [row[0] for row in await asyncdb.rows(_room_ids_sql(), [user_id])]
+    return [row[0] for row in await ROOM_IDS.rows(user_id)]
 
 
 async def room_list_counts(
@@ -65,9 +76,7 @@ async def room_list_counts(
             user_id=user_id, username=username, room_ids=room_ids
         )
         return states, mentions
-    mentioned = json.dumps([username])
-    params = [user_id, user_id, mentioned, user_id, user_id]
-    found = await asyncdb.rows(_counts_sql(), params)
+    found = await COUNTS.rows((user_id, username))
     states = [
         UnreadState(room_id, unread, latest, marker) for room_id, marker, unread, latest, _ in found
     ]

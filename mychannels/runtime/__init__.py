@@ -64,6 +64,10 @@ in docs/performance.md ("What each change bought"):
   are not (PostgreSQL's CPU over a storm 0.86-1.0 -> 0.22-0.27 s); in Django's time zone, as
   its own connections (a server set to another zone shifted every time read); psycopg's C
   loader for times (a history page of 50: 1.59 -> 1.14 ms of CPU).
+- `keyedreads.py` (new): a read that every opening makes with its own key (the session and
+  user, the room list's rooms and counts), gathered while a statement is out and sent as
+  one statement for all of them (2,000 tabs: about 9,500 statements -> 1,900, 10.3-11.2 ->
+  7.6-9.1 s of server CPU on a slow machine, docs/performance.md "2026-12-08").
 - `offthread.py` replaces `sync_to_async`'s one shared ORM thread for reads in no transaction:
   per-stage threads (openings had been capped near 70/s).
 - `loopcache.py` (new): asyncio clients must not cross event loops; one per loop, closed with it.

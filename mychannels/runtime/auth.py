@@ -12,8 +12,9 @@ ORM queries than PostgreSQL took to answer them (docs/performance.md): the sessi
 user row are read with plain SQL instead, keeping every check Django and channels make (expiry,
 signature, backend, active user, the password's session hash). With the project's session
 engine on PostgreSQL both rows come in one statement, the user joined by the session row's
-`user_id` (mychannels/runtime/login_session.py); the signed data still names the user, and a
-row whose column names another (or none) has its user read apart.
+`user_id` (mychannels/runtime/login_session.py), and the sessions of sockets opening at the
+same time in one statement together (mychannels/runtime/keyedreads.py); the signed data still
+names the user, and a row whose column names another (or none) has its user read apart.
 """
 
 import functools
@@ -38,6 +39,7 @@ from django.utils.crypto import constant_time_compare
 from mychannels.runtime import asyncdb
 from mychannels.runtime import sessions as project_sessions
 from mychannels.runtime.handoff import HandoffCookieMiddleware
+from mychannels.runtime.keyedreads import KeyedReads
 from mychannels.runtime.offthread import pooled
 from mychannels.runtime.sessions import usable_session_key
 
@@ -62,11 +64,12 @@ class SocketSessionStore(project_sessions.SessionStore):
 
     async def aload_row_and_user(self) -> AbstractBaseUser | None:
         """`aload_row`, with the user the row's `user_id` names joined in the same statement
-        (PostgreSQL only): that user, or None without a row or a user."""
+        (PostgreSQL only), read with the other openings' sessions (SESSIONS_AND_USERS): that
+        user, or None without a row or a user."""
         if self.session_key is None:
             self._session_cache = {}
             return None
-        found = await asyncdb.rows(_session_and_user_sql(), self._row_params())
+        found = await SESSIONS_AND_USERS.rows(self.session_key)
         self._fill(found[0][0] if found else None)
         if not found or found[0][1] is None:
             return None
@@ -74,7 +77,7 @@ class SocketSessionStore(project_sessions.SessionStore):
         return users.from_db(asyncdb.ALIAS, asyncdb.select_list(users, "u")[1], found[0][1:])
 
     def _row_params(self) -> list[Any]:
-        return [self.session_key, asyncdb.operations().adapt_datetimefield_value(timezone.now())]
+        return [self.session_key, _now()]
 
     def _fill(self, session_data: str | None) -> None:
         if session_data is None:  # no such session, or expired
@@ -99,27 +102,32 @@ def _shared_strings(data: dict) -> dict:
     return shared
 
 
-_SESSION_WHERE = "s.session_key = %s AND s.expire_date > %s"
-
-
 @functools.cache
 def _session_sql(columns: str) -> str:
     table = project_sessions.SessionStore.get_model_class()._meta.db_table
-    return f"SELECT {columns} FROM {table} s WHERE {_SESSION_WHERE}"
+    return f"SELECT {columns} FROM {table} s WHERE s.session_key = %s AND s.expire_date > %s"
+
+
+def _now() -> Any:
+    return asyncdb.operations().adapt_datetimefield_value(timezone.now())
 
 
 @functools.cache
-def _session_and_user_sql() -> str:
-    """The session's data, then the columns of the user its `user_id` names (NULLs for
-    none); params: the session key, now."""
+def _sessions_and_users_sql() -> str:
+    """Per session key that has a row: the key, the session's data, then the columns of the
+    user its `user_id` names (NULLs for none); params: the session keys, now."""
     table = project_sessions.SessionStore.get_model_class()._meta.db_table
     users = get_user_model()
     columns = asyncdb.select_list(users, "u")[0]
     return (
-        f"SELECT s.session_data, {columns} FROM {table} s"
+        f"SELECT s.session_key, s.session_data, {columns} FROM {table} s"
         f" LEFT JOIN {users._meta.db_table} u ON u.{users._meta.pk.column} = s.user_id"
-        f" WHERE {_SESSION_WHERE}"
+        " WHERE s.session_key = ANY(%s) AND s.expire_date > %s"
     )
+
+
+# Every socket opening's first read (PostgreSQL): a storm's openings read theirs together.
+SESSIONS_AND_USERS = KeyedReads(_sessions_and_users_sql, shared=lambda: [_now()])
 
 
 def _database_sessions() -> bool:
