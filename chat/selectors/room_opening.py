@@ -4,8 +4,11 @@ history page, in one statement on PostgreSQL.
 Every socket opening pays for it, and each statement costs PostgreSQL and the server about as
 much again as one more (docs/performance.md, connect storm): the room, the membership and
 the page come from one snapshot, so the room's version is exactly the page's. The page is
-read only for a member. Elsewhere (SQLite, for development) the same two reads as before,
-on the opening's threads.
+read only for a member. An opening that holds the room's latest page (chat/latest_pages.py)
+reads only the room and the membership, with the other such openings of the moment in one
+statement (mychannels/runtime/keyedreads.py): in a storm, every opening of a room but the
+first. Elsewhere (SQLite, for development) the same two reads as before, on the opening's
+threads.
 """
 
 import functools
@@ -24,8 +27,7 @@ from chat.selectors.messages import (
 )
 from chat.selectors.rooms import room_access, room_access_sql
 from mychannels.runtime import asyncdb
-
-NO_VERSION = -1  # below every room's version: the page is read
+from mychannels.runtime.keyedreads import KeyedReads
 
 
 class HeldPage(Protocol):
@@ -46,13 +48,10 @@ class RoomOpening:
 @functools.cache
 def _room_opening_sql(shape: str) -> str:
     """`room_access`'s statement, then the page's message and reply columns on each row
-    (NULLs on the one row of an empty page; the page is read only for a member, and only
-    when the room's version is not the one whose page the caller holds); no row without
-    the room. Params: the user's id, the room's id, the version held (NO_VERSION for none),
-    the page's (opening_shape)."""
+    (NULLs on the one row of an empty page; the page is read only for a member); no row
+    without the room. Params: the user's id, the room's id, the page's (opening_shape)."""
     access = room_access_sql(asyncdb.select_list(Room, "r")[0])
-    read_page = "a.id AND a.is_member AND a.version <> %s"
-    page = opening_sql(shape, asyncdb.select_list(Message, "m")[0], room=read_page)
+    page = opening_sql(shape, asyncdb.select_list(Message, "m")[0], room="a.id AND a.is_member")
     return f"SELECT a.*, h.* FROM ({access}) a LEFT JOIN LATERAL ({page}) h ON true"
 
 
@@ -68,8 +67,8 @@ async def room_opening(
     """What a socket opening shows: the room, the membership, and (for a member) the first
     page, as `room_access` and `opening_history` read them. With `held`, which gives the
     page the caller holds (if any), a room still at that page's version builds no page
-    (`reused`): the statement reads no rows when the page was held before it was sent, and
-    one held by the time its rows are back (an opening beside it in a storm) is reused too."""
+    (`reused`): held before the read, only the room and membership are read; held by the
+    time the rows are back (an opening beside it in a storm), it is reused too."""
     if not asyncdb.enabled():
         access = await room_access(room_id, user_id)
         if not access.is_member:
@@ -78,12 +77,12 @@ async def room_opening(
             return RoomOpening(room=access.room, is_member=True, page=None, reused=reused)
         page = await opening_history(room_id, after_id, limit, since=since)
         return RoomOpening(room=access.room, is_member=True, page=page)
+    if held is not None and held() is not None:
+        opening = await _opening_of_held_page(room_id, user_id, held)
+        if opening is not None:
+            return opening  # else the room moved on from the held page, or it went meanwhile
     shape, page_params = opening_shape(after_id, since, limit)
-    before = held() if held else None
-    held_version = before.version if before else NO_VERSION
-    found = await asyncdb.rows(
-        _room_opening_sql(shape), [user_id, room_id, held_version, *page_params]
-    )
+    found = await asyncdb.rows(_room_opening_sql(shape), [user_id, room_id, *page_params])
     if not found:
         return RoomOpening(room=None, is_member=False, page=None)
     room_names = asyncdb.select_list(Room, "r")[1]
@@ -92,10 +91,43 @@ async def room_opening(
         return RoomOpening(room=room, is_member=False, page=None)
     if reused := _still_held(held, room.version):
         return RoomOpening(room=room, is_member=True, page=None, reused=reused)
-    if room.version == held_version:  # no rows came, and the held page went meanwhile
-        return await room_opening(room_id, user_id, after_id=after_id, since=since, limit=limit)
     messages = _page_messages(found, len(room_names) + 1)
     return RoomOpening(room=room, is_member=True, page=await opening_page(messages, shape, limit))
+
+
+@functools.cache
+def _accesses_sql() -> str:
+    """Per (room id, user id) of the arrays whose room exists: the two ids, the room's
+    columns and whether the user is a member."""
+    members = Room.users.through._meta.db_table
+    return (
+        f"SELECT q.room_id, q.user_id, {asyncdb.select_list(Room, 'r')[0]},"
+        f" EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id AND m.user_id = q.user_id)"
+        " FROM unnest(%s::bigint[], %s::bigint[]) AS q(room_id, user_id)"
+        f" JOIN {Room._meta.db_table} r ON r.id = q.room_id"
+    )
+
+
+# The room and membership of openings that hold the room's page: in a storm, all but the
+# first of each room's, read together.
+_ACCESSES = KeyedReads(_accesses_sql, width=2)
+
+
+async def _opening_of_held_page(
+    room_id: int, user_id: int, held: Callable[[], HeldPage | None]
+) -> RoomOpening | None:
+    """The opening, read without a page, when the room is still at the held page's version
+    or the user may not open it; None when the page must be read."""
+    found = await _ACCESSES.rows((room_id, user_id))
+    if not found:
+        return RoomOpening(room=None, is_member=False, page=None)
+    room_names = asyncdb.select_list(Room, "r")[1]
+    room = asyncdb.model_instance(Room, room_names, found[0][: len(room_names)], ())
+    if not found[0][len(room_names)]:
+        return RoomOpening(room=room, is_member=False, page=None)
+    if reused := _still_held(held, room.version):
+        return RoomOpening(room=room, is_member=True, page=None, reused=reused)
+    return None
 
 
 def _still_held(held: Callable[[], HeldPage | None] | None, version: int) -> HeldPage | None:

@@ -225,11 +225,11 @@ async def test_a_room_opening_is_one_statement_with_the_same_page(monkeypatch):
 
 
 async def test_a_room_still_at_the_held_pages_version_builds_no_page(monkeypatch):
-    """An opening that holds the room's latest page (chat/latest_pages.py) sends the version
-    it holds: one statement, no page rows and no attachments query while the room is
-    unchanged. A page held only by the time the rows are back (an opening beside it in a
-    storm) is reused too; one that went meanwhile is read again; a room that moved on, or a
-    non-member, get what they always did."""
+    """An opening that holds the room's latest page (chat/latest_pages.py) reads only the
+    room and the membership: one statement, no page rows and no attachments query while the
+    room is unchanged. A page held only by the time the rows are back (an opening beside it
+    in a storm) is reused too; one that went meanwhile is read again; a room that moved on,
+    or a non-member, get what they always did."""
     alice, bob = await make_user("alice"), await make_user("bob")
     room = await make_room("general", [alice])
     await Message.objects.acreate(room=room, author=alice, body="first")
@@ -254,7 +254,7 @@ async def test_a_room_still_at_the_held_pages_version_builds_no_page(monkeypatch
     assert len(sent) == 3 and went.reused is None
     assert [m.body for m in went.page.messages] == ["first"]
     await Room.objects.filter(pk=room.pk).aupdate(version=4)
-    moved = await open_as(alice, at_3, at_3)
+    moved = await open_as(alice, at_3, at_3, at_3)
     assert moved.reused is None and [m.body for m in moved.page.messages] == ["first"]
     stranger = await open_as(bob, LatestPage(version=4), LatestPage(version=4))
     assert not stranger.is_member and stranger.reused is None and stranger.page is None

@@ -2,10 +2,12 @@
 PostgreSQL: every caller gets its own key's rows, keys asked for while a statement is out go
 in the next one, a failure reaches every caller of its statement and no other, and a caller
 that gives up leaves the others theirs. Then the socket reads built on it: a storm's
-sessions, and its room lists, each read together and each right for its own socket."""
+sessions, its room lists and its openings of rooms whose page is held, each read together
+and each right for its own socket."""
 
 import asyncio
 import datetime
+from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -13,6 +15,7 @@ from django.db import DatabaseError
 
 from chat.models import Message
 from chat.selectors.room_list_opening import room_list_counts, room_list_room_ids
+from chat.selectors.room_opening import room_opening
 from mychannels.models import LoginSession
 from mychannels.runtime import asyncdb, auth
 from mychannels.runtime.keyedreads import KeyedReads
@@ -145,3 +148,33 @@ async def test_a_storms_room_lists_are_read_together_each_with_its_own_counts(mo
     mentions = [mentioned for _, mentioned in counts]
     assert mentions == [{hers.pk: 0, shared.pk: 1}, {shared.pk: 1}, {shared.pk: 1}]
     assert [state.room_id for state in counts[0][0]] == [hers.pk, shared.pk]  # by name
+
+
+@dataclass(frozen=True)
+class HeldPage:
+    version: int
+
+
+async def test_a_storms_openings_of_a_held_page_read_their_access_together(monkeypatch):
+    alice, bob, carol = [await make_user(name) for name in ("alice", "bob", "carol")]
+    room = await make_room("general", [alice, bob])
+    held = HeldPage(version=room.version)
+    missing_room = room.pk + 1000
+
+    def opening(room_id, user):
+        return room_opening(
+            room_id, user.pk, after_id=None, since=None, limit=50, held=lambda: held
+        )
+
+    with counted_statements(monkeypatch) as sent:
+        found = await asyncio.gather(
+            opening(room.pk, alice),
+            opening(room.pk, bob),
+            opening(room.pk, carol),
+            opening(missing_room, alice),
+        )
+    assert len(sent) == 1
+    her, his, stranger, nowhere = found
+    assert (her.is_member, her.reused, his.is_member, his.reused) == (True, held, True, held)
+    assert (stranger.room.pk, stranger.is_member, stranger.reused) == (room.pk, False, None)
+    assert (nowhere.room, nowhere.is_member) == (None, False)
