@@ -10,7 +10,6 @@ and sent again by EVAL where the server does not know them (restarted or flushed
 redis-py's `Script` does. Errors are redis-py's exception classes either way.
 """
 
-import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,11 +108,7 @@ class RedisCalls:
 
     async def _send(self, commands: list[Command]) -> list[Any]:
         if self._line is not None:
-            # Issued in one turn of the loop: the line writes them together.
-            replies = asyncio.gather(
-                *(self._line.execute(*command) for command in commands), return_exceptions=True
-            )
-            return list(await replies)
+            return await self._line.execute_many(commands)
         async with self._redis.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)

@@ -152,6 +152,34 @@ class RedisLine:
         except exceptions.ConnectionError:
             return await self._send(await self._connected(), args)
 
+    async def execute_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        """Each command's reply, or the exception it failed with, the commands written
+        together; as `execute`, those that failed on a connection kept from before are sent
+        once more on a new one. Awaits the replies' futures in order: gathering them as
+        coroutines made a task per command (7% of a connect storm's CPU, docs/performance.md,
+        "2026-12-08")."""
+        protocol = self._protocol
+        kept = protocol is not None and not protocol.closed
+        replies = await self._written(protocol if kept else None, commands)
+        lost = [i for i, reply in enumerate(replies) if _lost(reply)]
+        if kept and lost:
+            again = await self._written(None, [commands[i] for i in lost])
+            for i, reply in zip(lost, again, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _written(
+        self, protocol: _LineProtocol | None, commands: Sequence[Sequence[Arg]]
+    ) -> list[Any]:
+        """The commands' replies on `protocol`, or on the line's connection, opened if need
+        be (failing to open it is every command's failure)."""
+        if protocol is None:
+            try:
+                protocol = await self._connected()
+            except exceptions.ConnectionError as error:
+                return [error] * len(commands)
+        return await _replies([self._send(protocol, command) for command in commands])
+
     def _send(self, protocol: _LineProtocol, args: Sequence[Arg]) -> asyncio.Future:
         return protocol.send(hiredis.pack_command(tuple(args)), self._timeout)
 
@@ -201,3 +229,28 @@ class RedisLine:
         if protocol is not None and protocol.transport is not None:
             protocol.closed = True
             protocol.transport.close()
+
+
+def _lost(reply: Any) -> bool:
+    return isinstance(reply, exceptions.ConnectionError)
+
+
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "never retrieved" warning for a caller that left
+
+
+async def _replies(futures: list[asyncio.Future]) -> list[Any]:
+    """Each future's result or exception, in order."""
+    replies: list[Any] = []
+    try:
+        for future in futures:
+            try:
+                replies.append(await future)
+            except Exception as error:  # a reply error, a lost connection, a timeout
+                replies.append(error)
+    except BaseException:  # the caller was cancelled: the replies still to come are dropped
+        for future in futures[len(replies) :]:
+            future.add_done_callback(_consume)
+        raise
+    return replies

@@ -3,6 +3,7 @@ real Redis servers: replies matched to callers in order, errors as redis-py's, a
 gives up, a server that stops answering, restarts, or forgets its scripts."""
 
 import asyncio
+import gc
 import uuid
 
 import pytest
@@ -77,6 +78,35 @@ async def test_a_caller_that_gives_up_does_not_shift_the_replies(line):
     await line.execute("DEL", later)
 
 
+async def test_commands_sent_together_answer_in_order_each_error_in_its_place(line):
+    name, text = key(), key()
+    await line.execute("SET", text, "text")
+    replies = await line.execute_many([("INCR", name), ("INCR", text), ("INCRBY", name, 5)])
+    assert replies[0] == 1 and replies[2] == 6
+    assert isinstance(replies[1], redis.ResponseError)  # returned, not raised
+    assert await line.execute("DEL", name, text) == 2  # the connection stays in use
+
+
+async def test_commands_sent_together_by_a_caller_that_gives_up_leave_no_stray_error(line):
+    """The replies still owed to a cancelled caller are dropped, the next caller gets its own,
+    and no failure is left unread (asyncio would log "exception was never retrieved")."""
+    unread: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: unread.append(context))
+    name = key()
+    gave_up = asyncio.ensure_future(
+        line.execute_many([("BLPOP", key(), 0.3), ("INCR", name), ("NO-SUCH-COMMAND",)])
+    )
+    await asyncio.sleep(0.05)
+    gave_up.cancel()
+    assert await line.execute("INCR", name) == 2  # after the cancelled caller's INCR
+    with pytest.raises(asyncio.CancelledError):
+        await gave_up
+    del gave_up
+    gc.collect()
+    assert unread == []
+    await line.execute("DEL", name)
+
+
 async def test_a_server_that_stops_answering_times_out_and_the_next_call_reconnects():
     line = RedisLine(ensure_redis(), timeout=0.3)
     try:
@@ -118,6 +148,21 @@ async def test_a_restarted_server_is_reached_again_and_a_down_one_fails_fast(own
         await asyncio.sleep(0)
         with pytest.raises(redis.ConnectionError):
             await waiting
+    finally:
+        await line.aclose()
+
+
+async def test_commands_sent_together_on_a_connection_that_died_go_out_again(own_redis):
+    line = RedisLine(own_redis.url, timeout=2.0, connect_timeout=1.0)
+    try:
+        assert await line.execute("PING") == b"PONG"
+        own_redis.stop()
+        own_redis.start()
+        # The kept connection died with the server: both go out again on a new one.
+        assert await line.execute_many([("PING",), ("ECHO", "again")]) == [b"PONG", b"again"]
+        own_redis.stop()
+        replies = await line.execute_many([("PING",), ("PING",)])
+        assert all(isinstance(reply, redis.ConnectionError) for reply in replies)
     finally:
         await line.aclose()
 
