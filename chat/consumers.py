@@ -21,7 +21,7 @@ from chat.selectors.read_state import UnreadState, unread_states
 from chat.selectors.room_list_opening import room_list_counts, room_list_room_ids
 from chat.selectors.room_opening import RoomOpening, room_opening
 from chat.selectors.rooms import room_object
-from chat.selectors.sidebar import active_count, mention_counts
+from chat.selectors.sidebar import active_counts, mention_counts
 from chat.serializers import dumps, message_to_dict
 from chat.services.errors import ConflictError, ServiceError
 from chat.services.messages import message_create, message_delete, message_edit
@@ -531,7 +531,8 @@ class RoomListConsumer(
         )
         for state in states:
             self.counts[state.room_id] = state
-        rooms = [await self._room_counts(state) for state in self.counts.values()]
+        active = await active_counts(room_ids=list(self.counts))
+        rooms = [self._room_counts(state, active[state.room_id]) for state in states]
         await self.send(text_data=dumps({"type": "rooms", "rooms": rooms}))
         self.taking_frames = True
         self.deliver_directly()
@@ -576,8 +577,7 @@ class RoomListConsumer(
         self.taking_frames = False
         await self.close(code)
 
-    async def _room_counts(self, state: UnreadState) -> dict[str, int]:
-        active = await active_count(room_id=state.room_id)
+    def _room_counts(self, state: UnreadState, active: int) -> dict[str, int]:
         self.active.setdefault(state.room_id, (-1, active))
         return {
             "room_id": state.room_id,
@@ -667,7 +667,8 @@ class RoomListConsumer(
             return
         self.counts[room_id] = states[0]
         self.mentions.update(await self._mention_counts(room_id))
-        room.update(await self._room_counts(states[0]))
+        active = await active_counts(room_ids=[room_id])
+        room.update(self._room_counts(states[0], active[room_id]))
         del room["room_id"]
         await self.send(text_data=dumps({"type": "room_joined", "room": room}))
 

@@ -28,9 +28,13 @@ async def username_of(*, user_id: int) -> str:
     return await names.afirst() or ""
 
 
-async def active_count(*, room_id: int) -> int:
-    """Users present in the room now, across every server process (the presence tracker)."""
-    return len((await tracker().snapshot(room_id)).usernames)
+async def active_counts(*, room_ids: list[int]) -> dict[int, int]:
+    """Users present in each room now, across every server process (the presence tracker),
+    read together: one round trip per Redis server, not one per room."""
+    if not room_ids:
+        return {}
+    snapshots = await tracker().snapshots(room_ids)
+    return {room_id: len(snapshot.usernames) for room_id, snapshot in snapshots.items()}
 
 
 async def sidebar_rooms(*, user_id: int) -> list[dict]:
@@ -38,8 +42,9 @@ async def sidebar_rooms(*, user_id: int) -> list[dict]:
     rooms = await room_objects(user_id=user_id)
     unread = {state.room_id: state.unread for state in await unread_states(user_id=user_id)}
     mentions = await mention_counts(user_id=user_id, room_ids=[room["id"] for room in rooms])
+    active = await active_counts(room_ids=[room["id"] for room in rooms])
     for room in rooms:
         room["unread"] = unread.get(room["id"], 0)
         room["mentions"] = mentions.get(room["id"], 0)
-        room["active"] = await active_count(room_id=room["id"])
+        room["active"] = active[room["id"]]
     return rooms

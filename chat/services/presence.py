@@ -81,6 +81,14 @@ class PresenceTracker:
         version, entries = await self.store.snapshot(room_id)
         return PresenceSnapshot(version=version, usernames=usernames_of(entries))
 
+    async def snapshots(self, room_ids: list[int]) -> dict[int, PresenceSnapshot]:
+        """`snapshot` of each room, read together."""
+        found = await self.store.snapshots(room_ids)
+        return {
+            room_id: PresenceSnapshot(version=version, usernames=usernames_of(entries))
+            for room_id, (version, entries) in found.items()
+        }
+
     async def usernames(self, room_id: int) -> list[str]:
         return (await self.snapshot(room_id)).usernames
 

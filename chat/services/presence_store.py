@@ -61,6 +61,9 @@ class MemoryStore:
         live = [e for e, expires in self._rooms.get(room_id, {}).items() if expires > now]
         return self._versions.get(room_id, 0), live
 
+    async def snapshots(self, room_ids: list[int]) -> dict[int, tuple[int, list[str]]]:
+        return {room_id: await self.snapshot(room_id) for room_id in room_ids}
+
     async def sweep(self) -> list[int]:
         now, changed = time.time(), []
         for room_id, entries in self._rooms.items():
@@ -203,6 +206,23 @@ class RedisStore:
         call = _SNAPSHOT.call(self._keys(room_id), [time.time()])
         version, entries = await self._server(room_id).calls.call(call)
         return int(version), entries
+
+    async def snapshots(self, room_ids: list[int]) -> dict[int, tuple[int, list[str]]]:
+        """`snapshot` of each room, in one round trip per server (a room list opens with
+        every room of its user)."""
+        by_server: dict[int, tuple[_Server, list[int]]] = {}
+        for room_id in room_ids:
+            server = self._server(room_id)
+            by_server.setdefault(id(server), (server, []))[1].append(room_id)
+        found = {}
+        for server, rooms in by_server.values():
+            now = time.time()
+            calls = [_SNAPSHOT.call(self._keys(room_id), [now]) for room_id in rooms]
+            for room_id, (version, entries) in zip(
+                rooms, raise_first(await server.calls.send(*calls)), strict=True
+            ):
+                found[room_id] = (int(version), entries)
+        return found
 
     async def sweep(self) -> list[int]:
         """Every room's expired entries dropped: one batch of scripts per server."""

@@ -142,6 +142,19 @@ async def redis_store(redis_url) -> AsyncIterator[RedisStore]:
         yield store
 
 
+async def test_several_rooms_are_read_together_as_each_alone(store):
+    now = time.time()
+    await store.enter(1, "a|1|alice", now + 60)
+    await store.enter(1, "b|2|bob", now + 60)
+    await store.enter(2, "c|3|carol", now + 60)
+    await store.add({2: ["gone|4|dave"]}, now + 0.2)
+    time.sleep(0.3)  # dave's entry has expired, not yet swept
+    together = await store.snapshots([1, 2, 3])
+    assert together == {room: await store.snapshot(room) for room in (1, 2, 3)}
+    assert sorted(together[1][1]) == ["a|1|alice", "b|2|bob"] and together[2][1] == ["c|3|carol"]
+    assert together[3][1] == [] and await store.snapshots([]) == {}
+
+
 async def test_what_redis_returns_is_read_as_str(redis_store):
     later = time.time() + 60
     version, entries = await redis_store.enter(12, "é1|1|zoë", later)
@@ -224,6 +237,11 @@ async def test_rooms_live_on_the_server_of_their_group(tmp_path):
         time.sleep(0.3)
         assert await store.sweep() == [second]
         assert sorted((await store.snapshot(second))[1]) == ["b|2|bob", "d|4|dave"]
+        together = await store.snapshots([first, second])  # one round trip to each server
+        assert {room: sorted(entries) for room, (_, entries) in together.items()} == {
+            first: ["a|1|alice", "c|3|carol"],
+            second: ["b|2|bob", "d|4|dave"],
+        }
         assert await store.present_user_ids() == {1, 2, 3, 4}
         servers[1].stop()
         # The room on the other server goes on.

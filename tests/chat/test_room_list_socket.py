@@ -29,6 +29,20 @@ async def test_opening_frame_has_unread_mentions_and_active(open_room_list, open
     }
 
 
+async def test_each_rooms_active_count_is_its_own(open_room_list, open_room_socket):
+    """The presence of every room of the list is read together: each count is its room's."""
+    alice, bob, carol = [await make_user(name) for name in ("alice", "bob", "carol")]
+    busy = await make_room("busy", [alice, bob, carol])
+    quiet = await make_room("quiet", [alice, bob])
+    empty = await make_room("empty", [alice])
+    await open_room_socket(bob, busy)
+    await open_room_socket(carol, busy)
+    await open_room_socket(bob, quiet)
+    _, opening = await open_room_list(alice)
+    active = {room["room_id"]: room["active"] for room in opening["rooms"]}
+    assert active == {busy.pk: 2, quiet.pk: 1, empty.pk: 0}
+
+
 async def test_active_follows_people_entering_and_leaving(open_room_list, open_room_socket):
     alice, bob = await make_user("alice"), await make_user("bob")
     general = await make_room("general", [alice, bob])
