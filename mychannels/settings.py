@@ -350,6 +350,12 @@ CHAT_OPENING_PAGE_CACHE_SECONDS = env_int("CHAT_OPENING_PAGE_CACHE_SECONDS", 30)
 CHAT_OPENING_PAGE_CACHE_BYTES = env_int("CHAT_OPENING_PAGE_CACHE_BYTES", 16 * 1024 * 1024)
 CHAT_HISTORY_AFTER_MAX = 200
 CHAT_PAGE_MAX = 100
+# Presence (chat/services/presence.py): each socket's entry lives this long unless its
+# process refreshes it (every HEARTBEAT) and a sweep in every process drops expired ones
+# (every SWEEP): a crashed process's users leave the rooms within TTL + SWEEP seconds.
+CHAT_PRESENCE_TTL_SECONDS = env_int("CHAT_PRESENCE_TTL_SECONDS", 40)
+CHAT_PRESENCE_HEARTBEAT_SECONDS = env_int("CHAT_PRESENCE_HEARTBEAT_SECONDS", 20)
+CHAT_PRESENCE_SWEEP_SECONDS = env_int("CHAT_PRESENCE_SWEEP_SECONDS", 10)
 # How long after posting its author may edit a message.
 CHAT_EDIT_WINDOW_SECONDS = env_int("CHAT_EDIT_WINDOW_SECONDS", 3600)
 # Different emoji on one message, and mentions resolved in one body.

@@ -3,7 +3,8 @@
 Each open socket is an entry `conn_id|user_id|username` in a per-room sorted set, scored by
 the time it expires. The process that holds the socket refreshes its entries every
 HEARTBEAT seconds; a crashed process stops refreshing, and a sweep in any surviving process
-removes its entries and tells the room, so its users drop out within TTL + SWEEP seconds.
+removes its entries and tells the room, so its users drop out within TTL + SWEEP seconds
+(CHAT_PRESENCE_TTL_SECONDS, CHAT_PRESENCE_HEARTBEAT_SECONDS, CHAT_PRESENCE_SWEEP_SECONDS).
 Without Redis (development, one process) the same structure lives in memory.
 
 Every change to a room's set bumps the room's presence version in the same atomic step, and
@@ -31,9 +32,6 @@ from mychannels.runtime.loopcache import PerLoop
 
 logger = logging.getLogger(__name__)
 
-TTL_SECONDS = 40
-HEARTBEAT_SECONDS = 20
-SWEEP_SECONDS = 10
 COALESCE_SECONDS = 0.1
 # At most one presence frame per room per this interval: each one goes to every member with
 # every name, so during a connect storm per-arrival frames would cost members x arrivals.
@@ -65,7 +63,9 @@ class PresenceTracker:
         entry = entry_of(conn_id, user_id, username)
         self._local.setdefault(room_id, set()).add(entry)
         self._ensure_background()
-        version, entries = await self.store.enter(room_id, entry, time.time() + TTL_SECONDS)
+        version, entries = await self.store.enter(
+            room_id, entry, time.time() + settings.CHAT_PRESENCE_TTL_SECONDS
+        )
         self.changed(room_id)
         return PresenceSnapshot(version=version, usernames=usernames_of(entries))
 
@@ -125,14 +125,18 @@ class PresenceTracker:
 
     async def _heartbeat_and_sweep(self) -> None:
         last_heartbeat = time.monotonic()
+        sweep = settings.CHAT_PRESENCE_SWEEP_SECONDS
+        heartbeat = settings.CHAT_PRESENCE_HEARTBEAT_SECONDS
         while True:
-            await asyncio.sleep(SWEEP_SECONDS)
+            await asyncio.sleep(sweep)
             try:
-                if time.monotonic() - last_heartbeat >= HEARTBEAT_SECONDS - SWEEP_SECONDS / 2:
+                if time.monotonic() - last_heartbeat >= heartbeat - sweep / 2:
                     # Refreshing also puts back entries that Redis lost (a restart without
                     # persistence): those rooms hear of it like any other change.
                     snapshot = {room: list(entries) for room, entries in self._local.items()}
-                    for room_id in await self.store.add(snapshot, time.time() + TTL_SECONDS):
+                    for room_id in await self.store.add(
+                        snapshot, time.time() + settings.CHAT_PRESENCE_TTL_SECONDS
+                    ):
                         self.changed(room_id)
                     last_heartbeat = time.monotonic()
                 for room_id in await self.store.sweep():

@@ -112,8 +112,24 @@ async def test_a_message_through_one_process_reaches_members_on_the_other_and_pr
         await socket.close()
 
 
-async def test_sigkill_of_one_process_drops_its_users_from_presence_on_the_other(two_processes):
-    first, second = two_processes
+# Presence timings a tenth of the defaults' (40, 20, 10 s): the same sweep, sooner.
+SHORT_PRESENCE = {
+    "CHAT_PRESENCE_TTL_SECONDS": "6",
+    "CHAT_PRESENCE_HEARTBEAT_SECONDS": "2",
+    "CHAT_PRESENCE_SWEEP_SECONDS": "1",
+}
+
+
+@pytest.fixture
+def two_processes_short_presence(tmp_path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with scaled_service(tmp_path, extra_env=FAST_POSTING | SHORT_PRESENCE) as service:
+        yield tuple(service.servers)
+
+
+async def test_sigkill_of_one_process_drops_its_users_from_presence_on_the_other(
+    two_processes_short_presence,
+):
+    first, second = two_processes_short_presence
     alice, bob = login(first, "alice"), login(second, "bob")
     carol, dave = login(second, "carol"), login(second, "dave")
     general = room_id(alice, "general")
@@ -123,11 +139,11 @@ async def test_sigkill_of_one_process_drops_its_users_from_presence_on_the_other
 
     second.kill(signal.SIGKILL)  # no disconnect handler runs: only the sweep can tell
     killed_at = time.monotonic()
-    frame = await presence_until(watcher, ["alice"], timeout=65)
+    frame = await presence_until(watcher, ["alice"], timeout=30)
     took = time.monotonic() - killed_at
     print(f"\nSIGKILLed process's users left presence on the survivor after {took:.1f} s")
     assert frame["count"] == 1
-    assert took < 60
+    assert took < 6 + 1 + 5  # TTL + SWEEP, and time to spare on a busy machine
     for socket in (watcher, *doomed):
         with contextlib.suppress(Exception):
             await socket.close()
