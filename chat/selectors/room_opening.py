@@ -83,16 +83,27 @@ async def room_opening(
             return opening  # else the room moved on from the held page, or it went meanwhile
     shape, page_params = opening_shape(after_id, since, limit)
     found = await asyncdb.rows(_room_opening_sql(shape), [user_id, room_id, *page_params])
+    room, decided = _decided_without_page(found, held)
+    if decided is not None:
+        return decided
+    messages = _page_messages(found, len(asyncdb.select_list(Room, "r")[1]) + 1)
+    return RoomOpening(room=room, is_member=True, page=await opening_page(messages, shape, limit))
+
+
+def _decided_without_page(
+    found: list[tuple], held: Callable[[], HeldPage | None] | None
+) -> tuple[Room | None, RoomOpening | None]:
+    """The room of rows that start with the room's columns and the membership, and the
+    opening when no page is needed (no room, not a member, the held page still current)."""
     if not found:
-        return RoomOpening(room=None, is_member=False, page=None)
+        return None, RoomOpening(room=None, is_member=False, page=None)
     room_names = asyncdb.select_list(Room, "r")[1]
     room = asyncdb.model_instance(Room, room_names, found[0][: len(room_names)], ())
     if not found[0][len(room_names)]:
-        return RoomOpening(room=room, is_member=False, page=None)
+        return room, RoomOpening(room=room, is_member=False, page=None)
     if reused := _still_held(held, room.version):
-        return RoomOpening(room=room, is_member=True, page=None, reused=reused)
-    messages = _page_messages(found, len(room_names) + 1)
-    return RoomOpening(room=room, is_member=True, page=await opening_page(messages, shape, limit))
+        return room, RoomOpening(room=room, is_member=True, page=None, reused=reused)
+    return room, None
 
 
 @functools.cache
@@ -118,16 +129,7 @@ async def _opening_of_held_page(
 ) -> RoomOpening | None:
     """The opening, read without a page, when the room is still at the held page's version
     or the user may not open it; None when the page must be read."""
-    found = await _ACCESSES.rows((room_id, user_id))
-    if not found:
-        return RoomOpening(room=None, is_member=False, page=None)
-    room_names = asyncdb.select_list(Room, "r")[1]
-    room = asyncdb.model_instance(Room, room_names, found[0][: len(room_names)], ())
-    if not found[0][len(room_names)]:
-        return RoomOpening(room=room, is_member=False, page=None)
-    if reused := _still_held(held, room.version):
-        return RoomOpening(room=room, is_member=True, page=None, reused=reused)
-    return None
+    return _decided_without_page(await _ACCESSES.rows((room_id, user_id)), held)[1]
 
 
 def _still_held(held: Callable[[], HeldPage | None] | None, version: int) -> HeldPage | None:
