@@ -108,14 +108,13 @@ def _decided_without_page(
 
 @functools.cache
 def _accesses_sql() -> str:
-    """Per (room id, user id) of the arrays whose room exists: the two ids, the room's
-    columns and whether the user is a member."""
-    members = Room.users.through._meta.db_table
+    """Per (room id, user id) of the arrays whose room exists: the two ids, then
+    `room_access`'s columns (the room's, and whether the user is a member)."""
+    access = room_access_sql(asyncdb.select_list(Room, "r")[0], user="q.user_id", room="q.room_id")
     return (
-        f"SELECT q.room_id, q.user_id, {asyncdb.select_list(Room, 'r')[0]},"
-        f" EXISTS (SELECT 1 FROM {members} m WHERE m.room_id = r.id AND m.user_id = q.user_id)"
+        "SELECT q.room_id, q.user_id, a.*"
         " FROM unnest(%s::bigint[], %s::bigint[]) AS q(room_id, user_id)"
-        f" JOIN {Room._meta.db_table} r ON r.id = q.room_id"
+        f" CROSS JOIN LATERAL ({access}) a"
     )
 
 

@@ -34,12 +34,13 @@ _MEMBERS = Room.users.through._meta.db_table
 
 
 @functools.cache
-def room_access_sql(columns: str) -> str:
-    """The room's columns and whether the user is a member, last; params: user id, room id."""
+def room_access_sql(columns: str, user: str = "%s", room: str = "%s") -> str:
+    """The room's columns and whether the user is a member, last; params: user id, room id
+    (or, for `user` and `room`, the SQL of each: columns of an outer query)."""
     return (
         f"SELECT {columns}, EXISTS (SELECT 1 FROM {_MEMBERS} m"
-        f" WHERE m.room_id = r.id AND m.user_id = %s) AS is_member"
-        f" FROM {Room._meta.db_table} r WHERE r.id = %s"
+        f" WHERE m.room_id = r.id AND m.user_id = {user}) AS is_member"
+        f" FROM {Room._meta.db_table} r WHERE r.id = {room}"
     )
 
 
