@@ -2,6 +2,7 @@
 across processes (atomic Lua steps), or in memory for one development process."""
 
 import time
+from collections.abc import Iterable
 
 from chat.groups import room_group
 from mychannels.runtime.rediscalls import LuaScript, RedisCalls, raise_first
@@ -167,21 +168,25 @@ class RedisStore:
         tag = f"{{{self._tag_prefix}:room.{room_id}}}"
         return [f"{tag}:presence", f"{tag}:presence:version"]
 
+    def _rooms_by_server(self, room_ids: Iterable[int]) -> list[tuple[_Server, list[int]]]:
+        """The rooms grouped by the server that carries them, for one write to each."""
+        by_server: dict[int, tuple[_Server, list[int]]] = {}
+        for room_id in room_ids:
+            server = self._server(room_id)
+            by_server.setdefault(id(server), (server, []))[1].append(room_id)
+        return list(by_server.values())
+
     async def add(self, room_entries: dict[int, list[str]], expires: float) -> list[int]:
-        by_server: dict[int, tuple[_Server, list[tuple[int, list[str]]]]] = {}
-        for room_id, entries in room_entries.items():
-            if entries:
-                server = self._server(room_id)
-                by_server.setdefault(id(server), (server, []))[1].append((room_id, entries))
         changed = []
-        for server, rooms in by_server.values():
+        occupied = [room_id for room_id, entries in room_entries.items() if entries]
+        for server, rooms in self._rooms_by_server(occupied):
             calls = [
-                _ADD.call(self._keys(room_id), [expires, _version_seed(), *entries])
-                for room_id, entries in rooms
+                _ADD.call(self._keys(room_id), [expires, _version_seed(), *room_entries[room_id]])
+                for room_id in rooms
             ]
-            index = ("SADD", server.rooms_key, *(room_id for room_id, _ in rooms))
+            index = ("SADD", server.rooms_key, *rooms)
             *added, _ = raise_first(await server.calls.send(*calls, index))
-            changed += [room_id for (room_id, _), n in zip(rooms, added, strict=True) if n]
+            changed += [room_id for room_id, n in zip(rooms, added, strict=True) if n]
         return changed
 
     async def enter(self, room_id: int, entry: str, expires: float) -> tuple[int, list[str]]:
@@ -210,12 +215,8 @@ class RedisStore:
     async def snapshots(self, room_ids: list[int]) -> dict[int, tuple[int, list[str]]]:
         """`snapshot` of each room, in one round trip per server (a room list opens with
         every room of its user)."""
-        by_server: dict[int, tuple[_Server, list[int]]] = {}
-        for room_id in room_ids:
-            server = self._server(room_id)
-            by_server.setdefault(id(server), (server, []))[1].append(room_id)
         found = {}
-        for server, rooms in by_server.values():
+        for server, rooms in self._rooms_by_server(room_ids):
             now = time.time()
             calls = [_SNAPSHOT.call(self._keys(room_id), [now]) for room_id in rooms]
             for room_id, (version, entries) in zip(
